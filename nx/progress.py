@@ -1,0 +1,51 @@
+"""Progress reporting as an injected object: the library counts, the caller draws.
+
+Long functions take ``progress: Progress`` and call ``start(total)`` then ``advance(n, **counts)``;
+the CLI passes a rich bar, tests pass ``CountingProgress`` and compare its counts with what
+was written.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def start(self, total: int, description: str = "") -> None: ...
+
+    def advance(self, n: int = 1, **counts: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NullProgress:
+    """Draws nothing: the default for library calls."""
+
+    def start(self, total: int, description: str = "") -> None:
+        pass
+
+    def advance(self, n: int = 1, **counts: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class CountingProgress:
+    """Keeps totals, for tests and for callers that draw their own way."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self.counts: dict[str, int] = {}
+        self.finished = False
+
+    def start(self, total: int, description: str = "") -> None:
+        self.total += total
+
+    def advance(self, n: int = 1, **counts: int) -> None:
+        self.done += n
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+
+    def finish(self) -> None:
+        self.finished = True

@@ -1,0 +1,46 @@
+"""The shape every table declaration takes: partition keys (typed), columns, and their docs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+MODEL = pa.field("model", pa.string())
+LAYER = pa.field("layer", pa.int32())
+RUN = pa.field("run", pa.string())
+
+_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT"}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    partitions: tuple[pa.Field, ...]
+    columns: pa.Schema
+    column_docs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def partition_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.partitions)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Partition keys followed by the stored columns: what a reader sees."""
+        return pa.schema(list(self.partitions) + list(self.columns))
+
+    @property
+    def hive_types(self) -> dict[str, str]:
+        """Partition types for DuckDB's ``hive_types`` (else run=2024-01-01 becomes a DATE)."""
+        return {f.name: _DUCKDB_TYPES[f.type] for f in self.partitions}
+
+
+def table(name: str, doc: str, partitions: tuple[pa.Field, ...],
+          columns: list[tuple[str, pa.DataType, str]]) -> Table:
+    return Table(
+        name=name,
+        doc=doc,
+        partitions=partitions,
+        columns=pa.schema([pa.field(n, t) for n, t, _ in columns]),
+        column_docs={n: d for n, _, d in columns},
+    )

@@ -1,0 +1,26 @@
+"""Table ``explanations``: one row per scored explanation of a neuron, per run."""
+import pyarrow as pa
+
+from nx.schema.base import LAYER, MODEL, RUN, table
+
+EXPLANATIONS = table(
+    "explanations", "One row per scored explanation; run 'public' holds OpenAI's, others nx explain's.",
+    (MODEL, RUN, LAYER), [
+    ("neuron", pa.int32(), "neuron index within the layer"),
+    ("explanation_index", pa.int32(), "position in the file's scored_explanations list"),
+    ("explanation", pa.string(), "the explanation text, verbatim"),
+    ("score", pa.float64(), "the preferred score: ev_correlation_score"),
+    ("ev_correlation_score", pa.float64(), "correlation of true and simulated activations, pooled"),
+    ("rsquared_score", pa.float64(), "1 - mean((t-p)^2)/mean(t^2), pooled"),
+    ("absolute_dev_explained_score", pa.float64(), "1 - mean(|t-p|)/mean(|t|), pooled"),
+    ("top_only_score", pa.float64(), "ev-correlation over the top-activating sequences only"),
+    ("random_only_score", pa.float64(), "ev-correlation over the random sequences only"),
+    ("sequence_count", pa.int32(), "number of scored sequences"),
+    ("explainer_model", pa.string(), "model that wrote the explanation (null for public)"),
+    ("simulator_model", pa.string(), "model that simulated it (null for public)"),
+    ("simulator", pa.string(), "simulator kind: all-at-once, chat-logprobs, sampling (null for public)"),
+    ("prompt_version", pa.string(), "version of the prompt templates (null for public)"),
+    ("status", pa.string(), "'ok', or 'failed' (no explanation or scores, see error)"),
+    ("error", pa.string(), "why a failed neuron failed"),
+    ("extras", pa.string(), "JSON of unknown source fields, by object path"),
+])

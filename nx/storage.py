@@ -1,0 +1,101 @@
+"""Where bytes live: turns a warehouse or source URL into an fsspec filesystem and a path.
+
+Accepted forms:
+- a local directory (``./w``, ``/data/w``, ``file:///data/w``);
+- ``az://ACCOUNT/CONTAINER/path`` -- the spelling of OpenAI's public dataset (blobfile's
+  convention: the storage account comes first), read and written through adlfs;
+- ``https://ACCOUNT.blob.core.windows.net/CONTAINER/path`` -- the same blob, also through adlfs;
+- any other ``https://`` URL, read through fsspec's HTTP filesystem (cannot be listed).
+
+Azure credentials come from the environment only: ``AZURE_STORAGE_CONNECTION_STRING`` when it
+names the same account (its ``AccountName`` or the last part of its ``BlobEndpoint``; the
+Azurite emulator is reached this way), else ``AZURE_STORAGE_ACCOUNT_KEY`` or
+``AZURE_STORAGE_SAS_TOKEN``; with none of them the account is read anonymously, which is how
+the public ``openaipublic`` account must be read.
+"""
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from nx.errors import UsageError
+
+_AZURE_HTTPS = re.compile(r"^https://([a-z0-9]+)\.blob\.core\.windows\.net/(.+)$")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A root URL resolved to a filesystem; ``path`` is the root in that filesystem's terms."""
+
+    url: str
+    fs: Any
+    path: str
+    protocol: str  # "file", "az" or "https"
+
+    def join(self, *parts: str) -> str:
+        return posixpath.join(self.path, *parts) if self.protocol != "file" else os.path.join(self.path, *parts)
+
+    def url_of(self, fs_path: str) -> str:
+        """A path in this filesystem as a URL that DuckDB (with the fs registered) can open."""
+        if self.protocol == "file":
+            return fs_path
+        if self.protocol == "az":
+            return "az://" + fs_path.lstrip("/")
+        return fs_path
+
+
+def _connection_string_for(account: str) -> str | None:
+    conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if not conn:
+        return None
+    parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+    if parts.get("AccountName") == account:
+        return conn
+    endpoint = parts.get("BlobEndpoint", "").rstrip("/")
+    if endpoint.endswith("/" + account):
+        return conn
+    return None
+
+
+def azure_filesystem(account: str):
+    """An adlfs filesystem for one storage account, with credentials from the environment."""
+    import adlfs  # imported here: only az:// users pay for the Azure SDK
+
+    conn = _connection_string_for(account)
+    if conn:
+        return adlfs.AzureBlobFileSystem(connection_string=conn, skip_instance_cache=True)
+    key = os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
+    sas = os.environ.get("AZURE_STORAGE_SAS_TOKEN")
+    if key or sas:
+        return adlfs.AzureBlobFileSystem(account_name=account, account_key=key, sas_token=sas,
+                                         skip_instance_cache=True)
+    return adlfs.AzureBlobFileSystem(account_name=account, anon=True, skip_instance_cache=True)
+
+
+def locate(url: str) -> Location:
+    """Resolve a root URL; raises UsageError for a form nx cannot use."""
+    if not url:
+        raise UsageError("an empty path was given")
+    https_azure = _AZURE_HTTPS.match(url)
+    if url.startswith("az://") or https_azure:
+        if https_azure:
+            account, rest = https_azure.group(1), https_azure.group(2)
+        else:
+            account, _, rest = url[len("az://"):].partition("/")
+        rest = rest.strip("/")
+        if not account or not rest:
+            raise UsageError(f"{url}: an Azure location is az://ACCOUNT/CONTAINER[/path]")
+        return Location(url, azure_filesystem(account), rest, "az")
+    if url.startswith(("https://", "http://")):
+        import fsspec  # imported here: the HTTP filesystem pulls in aiohttp
+
+        return Location(url, fsspec.filesystem("https"), url.rstrip("/"), "https")
+    if "://" in url and not url.startswith("file://"):
+        raise UsageError(f"{url}: nx reads local paths, https:// and az:// locations")
+    from fsspec.implementations.local import LocalFileSystem
+
+    path = os.path.abspath(os.path.expanduser(url[len("file://"):] if url.startswith("file://") else url))
+    return Location(url, LocalFileSystem(), path, "file")
