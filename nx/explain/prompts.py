@@ -1,0 +1,199 @@
+"""The explainer and simulator prompts, each template with a version recorded with the run.
+
+Formats follow the paper (Bills et al. 2023, "Language models can explain neurons in language
+models"; openai/automated-interpretability, explainer.py and simulator.py): records are shown as
+``token<TAB>activation`` lines between ``<start>`` and ``<end>``, with activations normalised to
+the integers 0-10 as floor(10 * relu(x) / max); a simulator sees the same lines with the
+placeholder ``unknown`` where it must predict. The wording and the few-shot examples are nx's
+own. Change a template's text and you must bump its version in ``VERSIONS``: scores made with
+different prompts are not comparable, and every score row says which prompts made it.
+
+Tokens are shown escaped (backslash, tab, newline, carriage return) so that each token sits on
+exactly one line whatever it contains.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Sequence
+
+# Template name -> version. ``prompt_version`` of a row names the two templates it used.
+VERSIONS = {
+    "explainer-token-activations": "1",
+    "explainer-token-lookup": "1",
+    "simulator-completion": "1",   # all-at-once, on the completions endpoint
+    "simulator-chat": "1",         # chat-logprobs and sampling
+}
+EXPLAINER_TEMPLATE = {"token-activations": "explainer-token-activations",
+                      "token-lookup": "explainer-token-lookup"}
+SIMULATOR_TEMPLATE = {"all-at-once": "simulator-completion", "chat-logprobs": "simulator-chat",
+                      "sampling": "simulator-chat"}
+
+PLACEHOLDER = "unknown"
+EXPLANATION_LEAD = "this neuron fires on"
+MAX_VALUE = 10
+
+_INTRO = ("We are studying the neurons of a language model. A neuron responds to something "
+          "particular in a short text: a kind of word, a topic, a pattern.")
+_FORMAT = ("Texts are written one token per line as token<TAB>activation between <start> and <end>. "
+           "Activations are integers from 0 (silent) to 10 (strongest); most are 0.")
+
+# Few-shot neurons (invented): (explanation, [(tokens, normalised activations)]).
+_EXAMPLES = [
+    ("years written as numbers", [
+        ([" The", " album", " came", " out", " in", " 1994", " and", " again", " in", " 2003", "."],
+         [0, 0, 0, 0, 1, 10, 0, 0, 1, 9, 0]),
+        ([" By", " the", " end", " of", " 1871", ",", " the", " city", " had", " grown"],
+         [0, 0, 0, 1, 8, 0, 0, 0, 0, 0]),
+    ]),
+    ("negations such as not and never", [
+        ([" She", " did", " not", " want", " to", " go", ",", " and", " never", " went", "."],
+         [0, 0, 10, 1, 0, 0, 0, 0, 8, 1, 0]),
+        ([" It", " isn", "'t", " true", " that", " cats", " hate", " water"],
+         [0, 3, 7, 0, 0, 0, 0, 0]),
+    ]),
+]
+_LOOKUP_EXAMPLES = [
+    (["'pizza'", "'pasta'", "' spaghetti'", "' lasagna'", "'ravioli'"], "Italian dishes"),
+    (["' Monday'", "' Tuesday'", "'Friday'", "' weekend'", "' Sunday'"], "days of the week"),
+]
+
+
+def version(explainer: str, simulator: str) -> str:
+    """The ``prompt_version`` of rows made with this explainer and simulator."""
+    names = (EXPLAINER_TEMPLATE[explainer], SIMULATOR_TEMPLATE[simulator])
+    return ",".join(f"{name}@{VERSIONS[name]}" for name in names)
+
+
+def versions_used(explainer: str, simulator: str) -> dict[str, str]:
+    names = (EXPLAINER_TEMPLATE[explainer], SIMULATOR_TEMPLATE[simulator])
+    return {name: VERSIONS[name] for name in names}
+
+
+def display_token(token: str) -> str:
+    return (token.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+            .replace("\r", "\\r"))
+
+
+def normalise(activations: Sequence[float], max_activation: float) -> list[int]:
+    """The paper's 0-10 scale: floor(10 * relu(x) / max), at most 10; all 0 if max <= 0."""
+    if not max_activation or max_activation <= 0:
+        return [0] * len(activations)
+    return [min(MAX_VALUE, math.floor(MAX_VALUE * max(0.0, a or 0.0) / max_activation))
+            for a in activations]
+
+
+def format_record(tokens: Sequence[str], values: Sequence[object]) -> str:
+    lines = "".join(f"{display_token(t)}\t{v}\n" for t, v in zip(tokens, values))
+    return f"<start>\n{lines}<end>\n"
+
+
+def _records_block(records: Sequence[tuple[Sequence[str], Sequence[int]]]) -> str:
+    block = "".join(format_record(tokens, values) for tokens, values in records)
+    nonzero = sum(1 for _, values in records for v in values if v > 0)
+    total = sum(len(values) for _, values in records)
+    # Sparse neurons: repeat only the firing tokens, as the paper does below 20 % non-zero.
+    if total and nonzero / total < 0.2:
+        kept = [([t for t, v in zip(tokens, values) if v > 0], [v for v in values if v > 0])
+                for tokens, values in records]
+        block += "The same texts with the zero activations left out:\n"
+        block += "".join(format_record(tokens, values) for tokens, values in kept)
+    return block
+
+
+def explainer_messages(records: Sequence[tuple[Sequence[str], Sequence[float]]]) -> list[dict]:
+    """Chat messages asking for an explanation of a neuron from its top records."""
+    max_activation = max((a for _, acts in records for a in acts if a is not None), default=0.0)
+    target = [(tokens, normalise(acts, max_activation)) for tokens, acts in records]
+    system = (f"{_INTRO} Read the texts below with the neuron's activations and say in one short "
+              f"phrase what the neuron responds to. Describe the pattern; do not list the tokens.\n\n"
+              f"{_FORMAT}")
+    messages = [{"role": "system", "content": system}]
+    for number, (explanation, example) in enumerate(_EXAMPLES, start=1):
+        messages.append({"role": "user", "content": _explain_request(number, example)})
+        messages.append({"role": "assistant", "content": f"{explanation}."})
+    messages.append({"role": "user", "content": _explain_request(len(_EXAMPLES) + 1, target)})
+    return messages
+
+
+def _explain_request(number: int, records) -> str:
+    return (f"Neuron {number}\nActivations:\n{_records_block(records)}"
+            f"Complete: \"Neuron {number}: {EXPLANATION_LEAD} ...\"")
+
+
+def lookup_explainer_messages(tokens: Sequence[str]) -> list[dict]:
+    """Chat messages asking for an explanation from the tokens a neuron responds to most."""
+    system = (f"{_INTRO} You get the tokens with the highest average activation of a neuron. "
+              f"Say in one short phrase what the neuron responds to.")
+    messages = [{"role": "system", "content": system}]
+    for shown, explanation in _LOOKUP_EXAMPLES:
+        messages.append({"role": "user", "content": _lookup_request(shown)})
+        messages.append({"role": "assistant", "content": f"{explanation}."})
+    messages.append({"role": "user", "content": _lookup_request([repr(t) for t in tokens])})
+    return messages
+
+
+def _lookup_request(shown: Sequence[str]) -> str:
+    return f"Tokens: {', '.join(shown)}\nComplete: \"{EXPLANATION_LEAD} ...\""
+
+
+def parse_explanation(text: str | None) -> str:
+    """The explanation in a reply: first line, without "Neuron N:", the lead or a final period."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    explanation = lines[0].strip('"').strip() if lines else ""
+    explanation = _NEURON_LABEL.sub("", explanation)
+    if explanation.lower().startswith(EXPLANATION_LEAD):
+        explanation = explanation[len(EXPLANATION_LEAD):].strip()
+    explanation = explanation.rstrip('"').rstrip()
+    return explanation[:-1].rstrip() if explanation.endswith(".") else explanation
+
+
+_NEURON_LABEL = re.compile(r"^neuron\s*\d*\s*:\s*", re.IGNORECASE)
+
+
+def _simulation_intro() -> str:
+    return (f"{_INTRO} Given what a neuron responds to, predict its activation on every token of "
+            f"a text.\n\n{_FORMAT} \"{PLACEHOLDER}\" marks an activation to predict.")
+
+
+def completion_prompt(explanation: str, tokens: Sequence[str]) -> tuple[str, list[int]]:
+    """The all-at-once prompt and, for each token, the character offset of its placeholder.
+
+    The server echoes the prompt with top logprobs per position; the distribution over "0".."10"
+    at each placeholder is the simulator's prediction (paper's all-at-once method).
+    """
+    parts = [_simulation_intro(), "\n"]
+    for number, (example_explanation, records) in enumerate(_EXAMPLES, start=1):
+        parts.append(f"\nNeuron {number}\n{EXPLANATION_LEAD} {example_explanation}\nActivations:\n")
+        parts.extend(format_record(t, v) for t, v in records)
+    parts.append(f"\nNeuron {len(_EXAMPLES) + 1}\n{EXPLANATION_LEAD} {explanation.strip()}\n"
+                 f"Activations:\n<start>\n")
+    prompt = "".join(parts)
+    offsets = []
+    lines = []
+    position = len(prompt)
+    for token in tokens:
+        shown = f"{display_token(token)}\t"
+        offsets.append(position + len(shown))
+        line = f"{shown}{PLACEHOLDER}\n"
+        lines.append(line)
+        position += len(line)
+    return prompt + "".join(lines) + "<end>\n", offsets
+
+
+def chat_simulation_messages(explanation: str, tokens: Sequence[str]) -> list[dict]:
+    """Chat messages asking the model to rewrite the lines with a number for each token."""
+    system = (f"{_simulation_intro()} Answer with the same lines between <start> and <end>, "
+              f"in the same order, replacing each \"{PLACEHOLDER}\" with one integer from 0 to 10. "
+              f"Write nothing else.")
+    messages = [{"role": "system", "content": system}]
+    for example_explanation, records in _EXAMPLES:
+        example_tokens, values = records[0]
+        messages.append({"role": "user", "content": _simulate_request(example_explanation, example_tokens)})
+        messages.append({"role": "assistant", "content": format_record(example_tokens, values)})
+    messages.append({"role": "user", "content": _simulate_request(explanation.strip(), tokens)})
+    return messages
+
+
+def _simulate_request(explanation: str, tokens: Sequence[str]) -> str:
+    return f"{EXPLANATION_LEAD} {explanation}\n{format_record(tokens, [PLACEHOLDER] * len(tokens))}"

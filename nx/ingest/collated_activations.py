@@ -1,0 +1,153 @@
+"""Kind ``collated-activations``: NeuronRecord files -> ``neurons`` + ``activation_records``.
+
+``flatten`` is pure: one parsed NeuronRecord in, rows out. Records keep their list position
+(``rank``) and quantile bin, so ``rebuild`` gives back the same object: empty lists, a null
+``random_sample_by_quantile``, unknown fields (the fork's ``dfa_values``) included.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from nx.ingest import extras
+from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.rows import Rows
+from nx.keys import sequence_ids
+
+KIND = "collated-activations"
+DIRECTORY = "collated-activations"
+SUFFIX = ".json"
+TABLES = ("neurons", "activation_records")
+MAIN_TABLE = "activation_records"
+CHUNK = 128
+DERIVED = {"neurons": ("max_activation",), "activation_records": ("max_activation", "sequence_id")}
+
+NEURON_FIELDS = ("neuron_id", "random_sample", "random_sample_by_quantile", "quantile_boundaries",
+                 "mean", "variance", "skewness", "kurtosis", "most_positive_activation_records")
+RECORD_FIELDS = ("tokens", "activations")
+MOMENTS = ("mean", "variance", "skewness", "kurtosis")
+
+
+def neuron_id_leftovers(value: object, layer: int, neuron: int, where: str) -> dict | None:
+    """NeuronId leftovers; ids that disagree with the path (or are strings) are kept raw."""
+    if value is None:
+        return None
+    neuron_id = expect_object(value, where)
+    left = extras.leftovers(neuron_id, ("layer_index", "neuron_index"), "NeuronId") or {}
+    if neuron_id.get("layer_index") != layer or type(neuron_id.get("layer_index")) is not int:
+        left["layer_index"] = neuron_id.get("layer_index")
+    if neuron_id.get("neuron_index") != neuron or type(neuron_id.get("neuron_index")) is not int:
+        left["neuron_index"] = neuron_id.get("neuron_index")
+    return left or None
+
+
+def restore_neuron_id(layer: int, neuron: int, left: dict | None) -> dict:
+    left = dict(left or {})
+    values = {"layer_index": left.pop("layer_index", layer), "neuron_index": left.pop("neuron_index", neuron)}
+    return extras.restore(values, left, "NeuronId")
+
+
+def _add_records(rows: Rows, neuron: int, records: list, sample: str, quantile: int | None, where: str) -> None:
+    table = rows.columns["activation_records"]
+    for rank, record in enumerate(records):
+        expect(isinstance(record, dict), f"{where}[{rank}]: expected an ActivationRecord object")
+        tokens = record.get("tokens")
+        activations = record.get("activations")
+        expect(isinstance(tokens, list) and isinstance(activations, list),
+               f"{where}[{rank}]: tokens and activations must be lists")
+        if len(record) == 3 and record.get("dataclass_name") == "ActivationRecord":
+            extra = None
+        else:
+            extra = extras.dumps({"": extras.leftovers(record, RECORD_FIELDS, "ActivationRecord")})
+        table["neuron"].append(neuron)
+        table["sample"].append(sample)
+        table["quantile"].append(quantile)
+        table["rank"].append(rank)
+        table["tokens"].append(tokens)
+        table["activations"].append(activations)
+        table["extras"].append(extra)
+
+
+def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
+    record = expect_object(obj, "NeuronRecord")
+    rows = Rows(TABLES)
+    top = expect_list(record.get("most_positive_activation_records", []), "most_positive_activation_records")
+    random = expect_list(record.get("random_sample", []), "random_sample")
+    by_quantile = expect_list(record.get("random_sample_by_quantile"), "random_sample_by_quantile", nullable=True)
+    boundaries = expect_list(record.get("quantile_boundaries"), "quantile_boundaries", nullable=True)
+    for name in MOMENTS:
+        value = record.get(name)
+        expect(value is None or isinstance(value, (int, float)), f"{name}: expected a number or null")
+    _add_records(rows, neuron, top, "top", None, "most_positive_activation_records")
+    _add_records(rows, neuron, random, "random", None, "random_sample")
+    for quantile, records in enumerate(by_quantile or []):
+        _add_records(rows, neuron, expect_list(records, f"random_sample_by_quantile[{quantile}]"),
+                     "quantile", quantile, f"random_sample_by_quantile[{quantile}]")
+    rows.append(
+        "neurons", neuron=neuron, quantile_boundaries=boundaries,
+        top_count=len(top), random_count=len(random),
+        quantile_count=None if by_quantile is None else len(by_quantile),
+        extras=extras.dumps({
+            "": extras.leftovers(record, NEURON_FIELDS, "NeuronRecord"),
+            "neuron_id": neuron_id_leftovers(record.get("neuron_id"), layer, neuron, "neuron_id"),
+        }),
+        **{name: record.get(name) for name in MOMENTS},
+    )
+    return rows, None
+
+
+def record_maxima(activations: pa.ListArray) -> np.ndarray:
+    """Largest activation of each list (NaN where a list is empty or all null)."""
+    offsets = activations.offsets.to_numpy(zero_copy_only=False)
+    values = activations.values.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    values = values[offsets[0]:offsets[-1]]
+    starts = offsets[:-1] - offsets[0]
+    lengths = np.diff(offsets)
+    maxima = np.full(len(lengths), np.nan)
+    nonempty = lengths > 0
+    if values.size:
+        with np.errstate(invalid="ignore"):
+            maxima[nonempty] = np.fmax.reduceat(values, starts[nonempty])
+    return maxima
+
+
+def derive(tables: dict[str, pa.Table], context: object = None) -> dict[str, pa.Table]:
+    records = tables["activation_records"]
+    activations = records.column("activations").combine_chunks()
+    maxima = record_maxima(activations)
+    records = records.append_column("max_activation", pa.array(maxima, pa.float64(), from_pandas=True))
+    records = records.append_column("sequence_id", sequence_ids(records.column("tokens"), activations))
+    neurons = tables["neurons"]
+    neuron_ids = neurons.column("neuron").to_numpy()
+    is_top = np.asarray(records.column("sample").to_pylist(), dtype=object) == "top"
+    top_neurons = records.column("neuron").to_numpy()[is_top]
+    top_maxima = maxima[is_top]
+    neuron_max = np.full(len(neuron_ids), np.nan)
+    if len(neuron_ids):
+        index = {n: i for i, n in enumerate(neuron_ids.tolist())}
+        positions = np.fromiter((index[n] for n in top_neurons.tolist()), dtype=np.int64, count=len(top_neurons))
+        np.fmax.at(neuron_max, positions, top_maxima)
+    neurons = neurons.append_column("max_activation", pa.array(neuron_max, pa.float64(), from_pandas=True))
+    return {"neurons": neurons, "activation_records": records}
+
+
+def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
+    """The NeuronRecord object back from its rows (one neuron's rows of both tables)."""
+    (head,) = rows["neurons"]
+    by_path = extras.loads(head["extras"])
+    samples: dict[tuple[str, int | None], list] = {}
+    for row in sorted(rows["activation_records"], key=lambda r: (r["sample"], r["quantile"] or 0, r["rank"])):
+        left = extras.loads(row["extras"]).get("")
+        samples.setdefault((row["sample"], row["quantile"]), []).append(
+            extras.restore({"tokens": row["tokens"], "activations": row["activations"]}, left, "ActivationRecord"))
+    quantile_count = head["quantile_count"]
+    values = {
+        "neuron_id": restore_neuron_id(layer, neuron, by_path.get("neuron_id")),
+        "random_sample": samples.get(("random", None), []),
+        "random_sample_by_quantile": None if quantile_count is None else
+        [samples.get(("quantile", q), []) for q in range(quantile_count)],
+        "quantile_boundaries": head["quantile_boundaries"],
+        **{name: head[name] for name in MOMENTS},
+        "most_positive_activation_records": samples.get(("top", None), []),
+    }
+    return extras.restore(values, by_path.get(""), "NeuronRecord")

@@ -1,0 +1,219 @@
+"""Kind ``explanations``: NeuronSimulationResults files -> ``explanations`` +
+``explanation_sequences`` (run ``public``).
+
+Each scored sequence keeps its simulation, the uncalibrated simulation nested in it (depth 2,
+as calibrated runs write; anything deeper is kept verbatim in ``extras``), distributions in
+all their shapes (an inner ``[]``, an outer ``[]``, ``null``) and integer expected values.
+``derive`` labels each sequence 'top' or 'random' by joining its ``sequence_id`` to the
+neuron's activation records (the paper scores 5 top then 5 random "valid" records; the file
+itself does not say which is which) and computes the top-only and random-only scores.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from nx import scoring
+from nx.ingest import extras
+from nx.ingest.collated_activations import neuron_id_leftovers, restore_neuron_id
+from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.rows import Rows
+from nx.keys import sequence_ids
+
+KIND = "explanations"
+DIRECTORY = "explanations"
+SUFFIX = ".jsonl"
+TABLES = ("explanations", "explanation_sequences")
+MAIN_TABLE = "explanations"
+CHUNK = 128  # equal to collated-activations' so a unit reads one activation-records file
+DERIVED = {"explanations": ("top_only_score", "random_only_score"),
+           "explanation_sequences": ("sample", "sequence_id")}
+
+RESULTS_FIELDS = ("neuron_id", "scored_explanations")
+EXPLANATION_FIELDS = ("explanation", "scored_simulation")
+SCORE_FIELDS = scoring.SCORE_NAMES
+SIMULATION_FIELDS = ("scored_sequence_simulations", *SCORE_FIELDS)
+SEQUENCE_FIELDS = ("simulation", "true_activations", *SCORE_FIELDS)
+SIM_FIELDS = ("tokens", "expected_activations", "activation_scale", "distribution_values",
+              "distribution_probabilities", "uncalibrated_simulation")
+INNER = "simulation.uncalibrated_simulation"
+
+
+def _int_positions(values: list | None) -> list[int] | None:
+    if not values:
+        return None
+    positions = [i for i, v in enumerate(values) if type(v) is int]
+    return positions or None
+
+
+def _simulation(value: object, where: str) -> dict:
+    simulation = expect_object(value, where)
+    for name in ("tokens", "expected_activations"):
+        expect_list(simulation.get(name), f"{where}.{name}", nullable=True)
+    return simulation
+
+
+def _add_sequence(rows: Rows, neuron: int, explanation_index: int, seq_index: int, seq: object, where: str) -> None:
+    sequence = expect_object(seq, where)
+    outer = _simulation(sequence.get("simulation"), f"{where}.simulation")
+    inner_value = outer.get("uncalibrated_simulation")
+    inner = _simulation(inner_value, f"{where}.uncalibrated_simulation") if inner_value is not None else None
+    by_path: dict = {
+        "": extras.leftovers(sequence, SEQUENCE_FIELDS, "ScoredSequenceSimulation"),
+        "simulation": extras.leftovers(outer, SIM_FIELDS, "SequenceSimulation"),
+        "ints.expected_activations": _int_positions(outer.get("expected_activations")),
+        "ints.true_activations": _int_positions(sequence.get("true_activations")),
+    }
+    if inner is not None:
+        by_path[INNER] = extras.leftovers(inner, SIM_FIELDS, "SequenceSimulation")
+        by_path["ints.uncalibrated_expected_activations"] = _int_positions(inner.get("expected_activations"))
+        if inner.get("tokens") != outer.get("tokens"):
+            by_path["uncalibrated.tokens"] = inner.get("tokens")
+        if inner.get("uncalibrated_simulation") is not None:
+            by_path["uncalibrated.uncalibrated_simulation"] = inner["uncalibrated_simulation"]
+    inner = inner or {}
+    rows.append(
+        "explanation_sequences", neuron=neuron, explanation_index=explanation_index, seq_index=seq_index,
+        tokens=outer.get("tokens"), true_activations=sequence.get("true_activations"),
+        expected_activations=outer.get("expected_activations"), activation_scale=outer.get("activation_scale"),
+        distribution_values=outer.get("distribution_values"),
+        distribution_probabilities=outer.get("distribution_probabilities"),
+        uncalibrated_expected_activations=inner.get("expected_activations"),
+        uncalibrated_activation_scale=inner.get("activation_scale"),
+        uncalibrated_distribution_values=inner.get("distribution_values"),
+        uncalibrated_distribution_probabilities=inner.get("distribution_probabilities"),
+        extras=extras.dumps(by_path), **{name: sequence.get(name) for name in SCORE_FIELDS},
+    )
+
+
+def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
+    results = expect_object(obj, "NeuronSimulationResults")
+    rows = Rows(TABLES)
+    explanations = expect_list(results.get("scored_explanations", []), "scored_explanations")
+    for index, value in enumerate(explanations):
+        where = f"scored_explanations[{index}]"
+        explanation = expect_object(value, where)
+        text = explanation.get("explanation")
+        expect(text is None or isinstance(text, str), f"{where}.explanation: expected a string")
+        simulation = expect_object(explanation.get("scored_simulation"), f"{where}.scored_simulation")
+        sequences = expect_list(simulation.get("scored_sequence_simulations", []), f"{where}.scored_sequence_simulations")
+        for seq_index, seq in enumerate(sequences):
+            _add_sequence(rows, neuron, index, seq_index, seq, f"{where}.scored_sequence_simulations[{seq_index}]")
+        rows.append(
+            "explanations", neuron=neuron, explanation_index=index, explanation=text,
+            score=simulation.get("ev_correlation_score"), sequence_count=len(sequences), status="ok",
+            extras=extras.dumps({
+                "": extras.leftovers(explanation, EXPLANATION_FIELDS, "ScoredExplanation"),
+                "scored_simulation": extras.leftovers(simulation, SIMULATION_FIELDS, "ScoredSimulation"),
+            }),
+            **{name: simulation.get(name) for name in SCORE_FIELDS},
+        )
+    skeleton = {"": extras.leftovers(results, RESULTS_FIELDS, "NeuronSimulationResults"),
+                "neuron_id": neuron_id_leftovers(results.get("neuron_id"), layer, neuron, "neuron_id")}
+    skeleton = {k: v for k, v in skeleton.items() if v}
+    return rows, skeleton or None
+
+
+# -- derived columns -------------------------------------------------------------------------
+def _record_samples(context) -> dict[tuple[int, str], str]:
+    """(neuron, sequence_id) -> 'top' | 'random' from the chunk's activation records."""
+    if context is None:
+        return {}
+    records = context.warehouse.read_file("activation_records", {"model": context.model, "layer": context.layer},
+                                          context.name, columns=["neuron", "sample", "sequence_id"])
+    if records is None:
+        return {}
+    labels: dict[tuple[int, str], str] = {}
+    for neuron, sample, sid in zip(*(records.column(c).to_pylist() for c in ("neuron", "sample", "sequence_id"))):
+        if sample == "top" or (sample == "random" and labels.get((neuron, sid)) != "top"):
+            labels[(neuron, sid)] = sample
+    return labels
+
+
+def labelled(context):
+    """neuron -> whether its sequences could be labelled (its activation records were there)."""
+    neurons = {n for n, _ in _record_samples(context)}
+    return lambda neuron: neuron in neurons
+
+
+def derive(tables: dict[str, pa.Table], context=None) -> dict[str, pa.Table]:
+    sequences = tables["explanation_sequences"]
+    ids = sequence_ids(sequences.column("tokens"), sequences.column("true_activations"))
+    labels = _record_samples(context)
+    neurons = sequences.column("neuron").to_pylist()
+    samples = [labels.get((n, sid)) for n, sid in zip(neurons, ids.to_pylist())]
+    sequences = sequences.append_column("sample", pa.array(samples, pa.string()))
+    sequences = sequences.append_column("sequence_id", ids)
+    grouped: dict[tuple[int, int, str], tuple[list, list]] = {}
+    keys = zip(neurons, sequences.column("explanation_index").to_pylist(), samples)
+    for key, truth, expected in zip(keys, sequences.column("true_activations").to_pylist(),
+                                    sequences.column("expected_activations").to_pylist()):
+        if key[2] in ("top", "random") and truth is not None and expected is not None and len(truth) == len(expected):
+            pooled = grouped.setdefault(key, ([], []))
+            pooled[0].append(truth)
+            pooled[1].append(expected)
+    explanations = tables["explanations"]
+    for sample, column in (("top", "top_only_score"), ("random", "random_only_score")):
+        values = []
+        for neuron, index in zip(explanations.column("neuron").to_pylist(),
+                                 explanations.column("explanation_index").to_pylist()):
+            pooled = grouped.get((neuron, index, sample))
+            values.append(scoring.score(*pooled).ev_correlation_score if pooled else None)
+        explanations = explanations.append_column(column, pa.array(values, pa.float64()))
+    return {"explanations": explanations, "explanation_sequences": sequences}
+
+
+# -- back to the source object -----------------------------------------------------------------
+def _with_ints(values: list | None, positions) -> list | None:
+    if values is None or not positions:
+        return values
+    out = list(values)
+    for i in positions:
+        out[i] = int(out[i])
+    return out
+
+
+def _rebuild_sequence(row: dict) -> dict:
+    by_path = extras.loads(row["extras"])
+    inner = None
+    if row["uncalibrated_expected_activations"] is not None or INNER in by_path:
+        inner = extras.restore({
+            "tokens": by_path.get("uncalibrated.tokens", row["tokens"]),
+            "expected_activations": _with_ints(row["uncalibrated_expected_activations"],
+                                               by_path.get("ints.uncalibrated_expected_activations")),
+            "activation_scale": row["uncalibrated_activation_scale"],
+            "distribution_values": row["uncalibrated_distribution_values"],
+            "distribution_probabilities": row["uncalibrated_distribution_probabilities"],
+            "uncalibrated_simulation": by_path.get("uncalibrated.uncalibrated_simulation"),
+        }, by_path.get(INNER), "SequenceSimulation")
+    outer = extras.restore({
+        "tokens": row["tokens"],
+        "expected_activations": _with_ints(row["expected_activations"], by_path.get("ints.expected_activations")),
+        "activation_scale": row["activation_scale"],
+        "distribution_values": row["distribution_values"],
+        "distribution_probabilities": row["distribution_probabilities"],
+        "uncalibrated_simulation": inner,
+    }, by_path.get("simulation"), "SequenceSimulation")
+    return extras.restore({
+        "simulation": outer,
+        "true_activations": _with_ints(row["true_activations"], by_path.get("ints.true_activations")),
+        **{name: row[name] for name in SCORE_FIELDS},
+    }, by_path.get(""), "ScoredSequenceSimulation")
+
+
+def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
+    skeleton = skeleton or {}
+    sequences: dict[int, list[dict]] = {}
+    for row in sorted(rows["explanation_sequences"], key=lambda r: (r["explanation_index"], r["seq_index"])):
+        sequences.setdefault(row["explanation_index"], []).append(_rebuild_sequence(row))
+    explanations = []
+    for row in sorted(rows["explanations"], key=lambda r: r["explanation_index"]):
+        by_path = extras.loads(row["extras"])
+        simulation = extras.restore({
+            "scored_sequence_simulations": sequences.get(row["explanation_index"], []),
+            **{name: row[name] for name in SCORE_FIELDS},
+        }, by_path.get("scored_simulation"), "ScoredSimulation")
+        explanations.append(extras.restore({"explanation": row["explanation"], "scored_simulation": simulation},
+                                           by_path.get(""), "ScoredExplanation"))
+    return extras.restore({"neuron_id": restore_neuron_id(layer, neuron, skeleton.get("neuron_id")),
+                           "scored_explanations": explanations}, skeleton.get(""), "NeuronSimulationResults")

@@ -1,0 +1,84 @@
+"""Kind ``related-neurons``: weight-based connection files -> ``related_neurons``.
+
+``c_fc`` is the input side (upstream neurons), ``c_proj`` the output side (downstream); each
+holds top positive and negative neurons ("L_N" names) with parallel weights. A null side
+(layer 0 has no upstream MLP) is remembered in the file log's skeleton; a name that is not
+"L_N" is kept raw in ``extras``.
+"""
+from __future__ import annotations
+
+import json
+
+from nx.ingest import extras
+from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.rows import Rows
+from nx.keys import neuron_name, parse_neuron_name
+
+KIND = "related-neurons"
+DIRECTORY = "related-neurons/weight-based"
+SUFFIX = ".json"
+TABLES = ("related_neurons",)
+MAIN_TABLE = "related_neurons"
+CHUNK = 1600
+DERIVED: dict[str, tuple[str, ...]] = {}
+DIRECTIONS = {"c_fc": "input", "c_proj": "output"}
+SIGNS = ("positive", "negative")
+SIDE_FIELDS = tuple(f"top_{sign}_{what}" for sign in SIGNS for what in ("neurons", "weights"))
+NULL_SIDES = "__null__"
+
+
+def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
+    connections = expect_object(obj, "related neurons")
+    rows = Rows(TABLES)
+    skeleton: dict = {"": extras.leftovers(connections, tuple(DIRECTIONS), None)}
+    null_sides = []
+    for key, direction in DIRECTIONS.items():
+        if key not in connections:
+            continue
+        if connections[key] is None:
+            null_sides.append(key)
+            continue
+        side = expect_object(connections[key], key)
+        skeleton[key] = extras.leftovers(side, SIDE_FIELDS, None)
+        for sign in SIGNS:
+            names = expect_list(side.get(f"top_{sign}_neurons", []), f"{key}.top_{sign}_neurons")
+            weights = expect_list(side.get(f"top_{sign}_weights", []), f"{key}.top_{sign}_weights")
+            expect(len(names) == len(weights), f"{key}: {len(names)} {sign} neurons but {len(weights)} weights")
+            for rank, (name, weight) in enumerate(zip(names, weights)):
+                try:
+                    other_layer, other_neuron = parse_neuron_name(name)
+                    # kept raw when it would not be written back the same ("05_12")
+                    extra = None if neuron_name(other_layer, other_neuron) == name else \
+                        json.dumps({"name": name}, ensure_ascii=False)
+                except (ValueError, AttributeError, TypeError):
+                    other_layer = other_neuron = None
+                    extra = json.dumps({"name": name}, ensure_ascii=False)
+                rows.append("related_neurons", neuron=neuron, direction=direction, sign=sign, rank=rank,
+                            other_layer=other_layer, other_neuron=other_neuron, weight=weight, extras=extra)
+    if null_sides:
+        skeleton[NULL_SIDES] = null_sides
+    skeleton = {k: v for k, v in skeleton.items() if v}
+    return rows, skeleton or None
+
+
+def derive(tables, context=None):
+    return tables
+
+
+def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
+    skeleton = skeleton or {}
+    values: dict = {}
+    for key, direction in DIRECTIONS.items():
+        if key in skeleton.get(NULL_SIDES, ()):
+            values[key] = None
+            continue
+        side: dict = {}
+        for sign in SIGNS:
+            ordered = sorted((r for r in rows["related_neurons"] if r["direction"] == direction and r["sign"] == sign),
+                             key=lambda r: r["rank"])
+            side[f"top_{sign}_neurons"] = [
+                json.loads(r["extras"])["name"] if r["extras"] else neuron_name(r["other_layer"], r["other_neuron"])
+                for r in ordered]
+            side[f"top_{sign}_weights"] = [r["weight"] for r in ordered]
+        values[key] = extras.restore(side, skeleton.get(key), None)
+    return extras.restore(values, skeleton.get(""), None)

@@ -1,0 +1,52 @@
+"""Column-wise row accumulation for a unit of work, and its conversion to Arrow.
+
+Flatteners append Python values to per-column lists (cheap: the token and activation lists
+of the parsed JSON are referenced, not copied); Arrow converts each column in one C call.
+Columns a kind derives after conversion (``sequence_id``, ``max_activation``, ...) are left
+out here and added by the kind's ``derive``.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from nx.schema import TABLES
+
+
+class Rows:
+    """Per-table column lists; ``Rows(("token_lookups",))``."""
+
+    def __init__(self, tables: tuple[str, ...]):
+        self.tables = tables
+        self.columns: dict[str, dict[str, list]] = {
+            t: {name: [] for name in TABLES[t].columns.names} for t in tables
+        }
+
+    def column(self, table: str, name: str) -> list:
+        return self.columns[table][name]
+
+    def append(self, table: str, **values) -> None:
+        for name, column in self.columns[table].items():
+            column.append(values.get(name))
+
+    def count(self, table: str) -> int:
+        return len(self.columns[table]["neuron"])
+
+    def extend(self, other: "Rows") -> None:
+        for table, columns in other.columns.items():
+            for name, values in columns.items():
+                self.columns[table][name].extend(values)
+
+    def to_arrow(self, table: str, derived: tuple[str, ...] = ()) -> pa.Table:
+        """Arrow columns in declared types, except the derived ones (filled with nulls
+        only when ``derived`` does not name them, i.e. the kind never derives them)."""
+        schema = TABLES[table].columns
+        n = self.count(table)
+        arrays = []
+        for field in schema:
+            if field.name in derived:
+                continue
+            values = self.columns[table][field.name]
+            if values and len(values) != n:
+                raise AssertionError(f"{table}.{field.name}: {len(values)} values for {n} rows")
+            arrays.append(pa.array(values, field.type) if values else pa.nulls(n, field.type))
+        return pa.table(arrays, schema=pa.schema([f for f in schema if f.name not in derived]))

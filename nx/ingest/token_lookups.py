@@ -1,0 +1,48 @@
+"""Kind ``token-lookups``: TokenLookupTableSummaryOfNeuron files -> ``token_lookups``.
+
+One row per token, in source order (``rank``). File-level leftovers (unknown keys, an odd
+``dataclass_name``) go to the file log's ``skeleton`` so ``rebuild`` gives the object back.
+"""
+from __future__ import annotations
+
+from nx.ingest import extras
+from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.rows import Rows
+
+KIND = "token-lookups"
+DIRECTORY = "related-tokens/activation-based"
+SUFFIX = ".json"
+TABLES = ("token_lookups",)
+MAIN_TABLE = "token_lookups"
+CHUNK = 1600
+DERIVED: dict[str, tuple[str, ...]] = {}
+FIELDS = ("tokens", "average_activations")
+CLASS = "TokenLookupTableSummaryOfNeuron"
+
+
+def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
+    summary = expect_object(obj, CLASS)
+    tokens = expect_list(summary.get("tokens", []), "tokens")
+    averages = expect_list(summary.get("average_activations", []), "average_activations")
+    expect(len(tokens) == len(averages),
+           f"{len(tokens)} tokens but {len(averages)} average_activations")
+    rows = Rows(TABLES)
+    table = rows.columns["token_lookups"]
+    table["neuron"].extend([neuron] * len(tokens))
+    table["rank"].extend(range(len(tokens)))
+    table["token"].extend(tokens)
+    table["average_activation"].extend(averages)
+    table["extras"].extend([None] * len(tokens))
+    left = extras.leftovers(summary, FIELDS, CLASS)
+    return rows, {"": left} if left else None
+
+
+def derive(tables, context=None):
+    return tables
+
+
+def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
+    ordered = sorted(rows["token_lookups"], key=lambda r: r["rank"])
+    values = {"tokens": [r["token"] for r in ordered],
+              "average_activations": [r["average_activation"] for r in ordered]}
+    return extras.restore(values, (skeleton or {}).get(""), CLASS)

@@ -1,0 +1,73 @@
+"""Kind ``token-weights``: WeightBasedSummaryOfNeuron files -> ``token_weights``.
+
+The four TokensAndWeights lists (input/output x positive/negative) become rows with
+``direction``, ``sign`` and ``rank``. A null list is remembered in the file log's skeleton.
+"""
+from __future__ import annotations
+
+from nx.ingest import extras
+from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.rows import Rows
+
+KIND = "token-weights"
+DIRECTORY = "related-tokens/weight-based"
+SUFFIX = ".json"
+TABLES = ("token_weights",)
+MAIN_TABLE = "token_weights"
+CHUNK = 1600
+DERIVED: dict[str, tuple[str, ...]] = {}
+CLASS = "WeightBasedSummaryOfNeuron"
+SIDE_CLASS = "TokensAndWeights"
+SIDES = {"input_positive": ("input", "positive"), "input_negative": ("input", "negative"),
+         "output_positive": ("output", "positive"), "output_negative": ("output", "negative")}
+NULL_SIDES = "__null__"
+
+
+def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
+    summary = expect_object(obj, CLASS)
+    rows = Rows(TABLES)
+    table = rows.columns["token_weights"]
+    skeleton: dict = {"": extras.leftovers(summary, tuple(SIDES), CLASS)}
+    null_sides = []
+    for side, (direction, sign) in SIDES.items():
+        if side not in summary:
+            continue
+        value = summary[side]
+        if value is None:
+            null_sides.append(side)
+            continue
+        pairs = expect_object(value, side)
+        tokens = expect_list(pairs.get("tokens", []), f"{side}.tokens")
+        strengths = expect_list(pairs.get("strengths", []), f"{side}.strengths")
+        expect(len(tokens) == len(strengths), f"{side}: {len(tokens)} tokens but {len(strengths)} strengths")
+        skeleton[side] = extras.leftovers(pairs, ("tokens", "strengths"), SIDE_CLASS)
+        n = len(tokens)
+        table["neuron"].extend([neuron] * n)
+        table["direction"].extend([direction] * n)
+        table["sign"].extend([sign] * n)
+        table["rank"].extend(range(n))
+        table["token"].extend(tokens)
+        table["strength"].extend(strengths)
+        table["extras"].extend([None] * n)
+    if null_sides:
+        skeleton[NULL_SIDES] = null_sides
+    skeleton = {k: v for k, v in skeleton.items() if v}
+    return rows, skeleton or None
+
+
+def derive(tables, context=None):
+    return tables
+
+
+def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
+    skeleton = skeleton or {}
+    values: dict = {}
+    for side, (direction, sign) in SIDES.items():
+        if side in skeleton.get(NULL_SIDES, ()):
+            values[side] = None
+            continue
+        ordered = sorted((r for r in rows["token_weights"] if r["direction"] == direction and r["sign"] == sign),
+                         key=lambda r: r["rank"])
+        values[side] = extras.restore({"tokens": [r["token"] for r in ordered],
+                                       "strengths": [r["strength"] for r in ordered]}, skeleton.get(side), SIDE_CLASS)
+    return extras.restore(values, skeleton.get(""), CLASS)

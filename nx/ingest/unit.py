@@ -1,0 +1,174 @@
+"""One unit of work: the files of one kind, layer and neuron chunk, fetched, decoded,
+flattened, converted to Arrow, merged into the chunk's Parquet files, then logged.
+
+A unit owns its chunk files (``part-<chunk>.parquet`` in each of the kind's tables), so
+parallel units never write the same file. Rows of re-ingested neurons replace their old
+rows; rows of other neurons in the chunk are kept. A file that fails to fetch or parse keeps
+whatever rows it had and is logged with its reason.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from nx.ingest import file_log
+from nx.ingest.decode import MalformedFile, decode
+from nx.ingest.kinds import chunk_name, kind_module, relative_path, table_partitions
+from nx.ingest.report import Failure, KindCounts
+from nx.ingest.rows import Rows
+from nx.ingest.source import FileInfo, Missing, Source
+from nx.schema import TABLES
+from nx.warehouse import Warehouse
+
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError)
+
+
+@dataclass(frozen=True)
+class Unit:
+    kind: str
+    model: str
+    layer: int
+    chunk: int
+    neurons: tuple[int, ...]
+    infos: tuple[FileInfo | None, ...]  # from the listing, parallel to neurons
+
+
+@dataclass
+class UnitResult:
+    kind: str
+    neurons: int
+    counts: KindCounts
+    failures: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class UnitContext:
+    """What a kind's ``derive`` may read besides its own rows."""
+
+    warehouse: Warehouse
+    model: str
+    layer: int
+    name: str
+
+
+@dataclass
+class _File:
+    neuron: int
+    path: str
+    info: FileInfo | None
+    status: str = "ok"
+    error: str | None = None
+    note: str | None = None
+    rows: Rows | None = None
+    skeleton: str | None = None
+
+
+def _flatten_all(kind, unit: Unit, source: Source, threads: int) -> list[_File]:
+    files = [_File(n, relative_path(kind, unit.layer, n), info) for n, info in zip(unit.neurons, unit.infos)]
+    fetched = source.fetch([f.path for f in files], threads=threads)
+    for f in files:
+        data = fetched[f.path]
+        if isinstance(data, Missing):
+            f.status, f.error = "missing", str(data)
+            continue
+        if f.info is None:
+            f.info = FileInfo(len(data), "")
+        try:
+            obj, f.note = decode(data)
+            f.rows, skeleton = kind.flatten(obj, unit.layer, f.neuron)
+            f.skeleton = _json(skeleton)
+        except MalformedFile as exc:
+            f.status, f.error = "malformed", str(exc)
+    return files
+
+
+def _json(value: dict | None) -> str | None:
+    import json
+
+    return json.dumps(value, ensure_ascii=False) if value else None
+
+
+def _to_arrow(kind, files: list[_File]) -> dict[str, pa.Table]:
+    """Arrow tables of all good files; a file whose values have the wrong type is marked
+    malformed (found by converting file by file only when the whole unit fails)."""
+    good = [f for f in files if f.status == "ok"]
+    try:
+        return _convert(kind, good)
+    except _ARROW_ERRORS:
+        pass
+    for f in good:
+        try:
+            _convert(kind, [f])
+        except _ARROW_ERRORS as exc:
+            f.status, f.error, f.rows = "malformed", f"wrong type: {' '.join(str(exc).split())[:200]}", None
+    return _convert(kind, [f for f in files if f.status == "ok"])
+
+
+def _convert(kind, files: list[_File]) -> dict[str, pa.Table]:
+    merged = Rows(kind.TABLES)
+    for f in files:
+        merged.extend(f.rows)
+    return {t: merged.to_arrow(t, kind.DERIVED.get(t, ())) for t in kind.TABLES}
+
+
+def _merge_write(warehouse: Warehouse, table: str, partitions: dict, name: str,
+                 new_rows: pa.Table, replaced: set[int]) -> None:
+    existing = warehouse.read_file(table, partitions, name)
+    if existing is not None and len(existing):
+        keep = pa.array([n not in replaced for n in existing.column("neuron").to_pylist()])
+        kept = existing.filter(keep)
+        if len(kept):
+            new_rows = pa.concat_tables([kept, new_rows.select(kept.column_names).cast(kept.schema)])
+    if len(new_rows) == 0:
+        warehouse.remove_file(table, partitions, name)
+        return
+    warehouse.write_file(table, partitions, name, new_rows.sort_by("neuron"))
+
+
+def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1) -> UnitResult:
+    kind = kind_module(unit.kind)
+    name = chunk_name(unit.chunk)
+    files = _flatten_all(kind, unit, source, threads)
+    tables = _to_arrow(kind, files)
+    context = UnitContext(warehouse, unit.model, unit.layer, name)
+    tables = kind.derive(tables, context)
+    ok = {f.neuron for f in files if f.status == "ok"}
+    counts = KindCounts()
+    for table, data in tables.items():
+        if ok:
+            _merge_write(warehouse, table, table_partitions(table, unit.model, unit.layer), name, data, ok)
+            counts.rows[table] = len(data)
+    now = dt.datetime.now(dt.timezone.utc)
+    main_rows = _rows_per_neuron(tables[kind.MAIN_TABLE])
+    labelled = getattr(kind, "labelled", lambda ctx: None)(context)
+    log = pa.table({
+        "neuron": [f.neuron for f in files],
+        "path": [f.path for f in files],
+        "size": [f.info.size if f.info else None for f in files],
+        "version": [f.info.version if f.info else None for f in files],
+        "status": [f.status for f in files],
+        "error": [f.error for f in files],
+        "note": [f.note for f in files],
+        "labelled": [labelled(f.neuron) if labelled and f.status == "ok" else None for f in files],
+        "rows": [main_rows.get(f.neuron, 0) if f.status == "ok" else None for f in files],
+        "skeleton": [f.skeleton for f in files],
+        "ingested_at": [now] * len(files),
+    }, schema=TABLES[file_log.TABLE].columns)
+    file_log.write_log(warehouse, unit.model, unit.kind, unit.layer, name, log, {f.neuron for f in files})
+    failures = []
+    for f in files:
+        if f.status == "ok":
+            counts.ok += 1
+        else:
+            setattr(counts, f.status, getattr(counts, f.status) + 1)
+            failures.append(Failure(unit.kind, f.path, f.status, f.error or ""))
+    return UnitResult(unit.kind, len(files), counts, failures)
+
+
+def _rows_per_neuron(table: pa.Table) -> dict[int, int]:
+    if len(table) == 0:
+        return {}
+    counts = table.group_by("neuron").aggregate([("neuron", "count")])
+    return dict(zip(counts.column("neuron").to_pylist(), counts.column("neuron_count").to_pylist()))
