@@ -32,6 +32,7 @@ class Plan:
     kind: str
     units: list[Unit]
     skipped: int
+    found: bool  # the source has this kind at all
 
 
 def _listed(source: Source, kind, layers: list[int] | None, model: str
@@ -79,7 +80,8 @@ def plan_kind(kind_name: str, source: Source, warehouse: Warehouse, model: str,
         for chunk, items in sorted(chunks.items()):
             units.append(Unit(kind_name, model, layer, chunk,
                               tuple(n for n, _ in items), tuple(i for _, i in items)))
-    return Plan(kind_name, units, skipped)
+    found = listing is None or any(listing.values())
+    return Plan(kind_name, units, skipped, found)
 
 
 def _done(entry: file_log.LogEntry, info: FileInfo | None, records: file_log.LogEntry | None) -> bool:
@@ -151,6 +153,9 @@ def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
             # planned after the activation records are in, so that labelling is seen as done
             continue
         plans.append(plan_kind(kind, source, warehouse, model, layers, neurons))
+    if plans and not any(p.found for p in plans) and not (layers is not None and neurons is not None):
+        directories = ", ".join(f"{kind_module(k).DIRECTORY}/" for k in kinds)
+        raise SourceError(f"nothing to ingest: {source_url} holds none of {directories}")
     try:
         run_plans(plans, source, warehouse, report, workers, progress)
         if "explanations" in kinds and "collated-activations" in kinds:

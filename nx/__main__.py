@@ -1,0 +1,4 @@
+"""``python -m nx`` runs the command line."""
+from nx.cli import main
+
+main()

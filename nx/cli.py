@@ -1,0 +1,132 @@
+"""The ``nx`` command: a thin typer app over the library API, with the same words.
+
+Each command parses its options, makes one library call and renders the result. Errors
+that are the user's (NxError) become one line on stderr and a documented exit code:
+0 ok, 1 failed (query rejected, files not ingested, neurons failed), 2 usage,
+3 source/warehouse/server unreachable, 130 interrupted.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from typing import List, Optional
+
+import typer
+
+from nx.errors import ExitCode, NxError
+
+app = typer.Typer(
+    name="nx",
+    help="A columnar warehouse and query tool for OpenAI's automated-interpretability neuron data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+
+@app.callback()
+def _group(
+    version: bool = typer.Option(False, "--version", help="Print nx's version and exit."),
+) -> None:
+    """nx: OpenAI's public neuron-explainer data as a Parquet warehouse you can query.
+
+    Start with `nx ingest --all`, then `nx sql "select ..."`, `nx query --list` or `nx show LAYER NEURON`.
+    """
+    if version:
+        from nx import __version__
+
+        print(__version__)
+        raise typer.Exit(0)
+
+
+WAREHOUSE_HELP = "Warehouse root: a directory or az://ACCOUNT/CONTAINER/path. [env: NX_WAREHOUSE; default: ./nx-warehouse]"
+MODEL_HELP = "Model partition: gpt2-xl, gpt2-small, or a name of your own."
+
+
+def handles_errors(command):
+    """Map NxError to one stderr line and its exit code; Ctrl-C to 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from nx.render import error_line
+
+        try:
+            return command(*args, **kwargs)
+        except NxError as exc:
+            error_line(str(exc))
+            raise typer.Exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            error_line("interrupted; nothing half-written was left: run the same command again to finish")
+            raise typer.Exit(int(ExitCode.INTERRUPTED))
+        except BrokenPipeError:
+            sys.stderr.close()
+            raise typer.Exit(0)
+
+    return wrapper
+
+
+# -- ingest ----------------------------------------------------------------------------------
+@app.command()
+@handles_errors
+def ingest(
+    kinds: Optional[List[str]] = typer.Argument(
+        None, help="Kinds to ingest: collated-activations, explanations, related-neurons, token-lookups, "
+                   "token-weights. Give --all instead for all five."),
+    all_kinds: bool = typer.Option(False, "--all", help="Ingest all five kinds."),
+    source: Optional[str] = typer.Option(
+        None, "--source", envvar="NX_SOURCE",
+        help="Source root in the public layout: a directory, https:// URL or az://ACCOUNT/CONTAINER/path. "
+             "[default: OpenAI's public bucket for --model]"),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP + " gpt2-small reads OpenAI's GPT-2 Small release."),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Layers, as ranges and lists: 0-3,7. [default: all, found by listing the source]"),
+    neurons: Optional[str] = typer.Option(None, "--neurons", help="Neurons in each layer, as ranges and lists: 0-99. [default: all]"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes. [default: all cores]"),
+    json_report: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Flatten the public JSON files into the warehouse's Parquet tables.
+
+    Resumable and idempotent: files already ingested (and unchanged) are skipped, so an
+    interrupted run is finished by running it again. Missing and malformed files are logged
+    in the _ingest table and listed in the summary; the exit code is 1 if any file was not
+    ingested.
+    """
+    import nx.ingest
+    from nx.progress import NullProgress
+    from nx.render import RichProgress
+
+    if not kinds and not all_kinds:
+        raise typer.BadParameter("name one or more kinds, or give --all", param_hint="KINDS")
+    if kinds and all_kinds:
+        raise typer.BadParameter("give kinds or --all, not both", param_hint="KINDS")
+    progress = NullProgress() if quiet else RichProgress("files", ("ok", "missing", "malformed"))
+    report = nx.ingest.run(None if all_kinds else kinds, source=source, warehouse=warehouse, model=model,
+                           layers=layers, neurons=neurons, workers=workers, progress=progress)
+    if json_report:
+        import json
+
+        print(json.dumps(report.asdict(), indent=2))
+    else:
+        print(report)
+    raise typer.Exit(int(ExitCode.OK if report.complete else ExitCode.FAILED))
+
+
+# -- query commands (sql, query, show, export) are defined below ----------------------------
+# QUERY-COMMANDS
+
+# -- explain --------------------------------------------------------------------------------
+# EXPLAIN-COMMAND
+
+# -- serve ----------------------------------------------------------------------------------
+# SERVE-COMMAND
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""The one way explain talks to an OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama).
+
+``Client`` wraps ``openai.AsyncOpenAI`` (base URL and key from the caller or the environment,
+the client's own retries off) and owns:
+- retries: 429 (waiting what Retry-After / retry-after-ms says), 408/409, 5xx, timeouts and
+  dropped connections are retried with exponential backoff and jitter; anything else is not;
+- classification: a request that still fails raises ``RequestFailed`` with a one-line reason;
+  ``fatal`` marks what will fail for every neuron alike (key, model, exhausted quota), so the
+  run stops instead of burning through the list; ``Unparseable`` is a reply that is not JSON;
+- adapting once to models that reject ``max_tokens`` (wanting ``max_completion_tokens``) or a
+  non-default ``temperature`` (reasoning models), then sending every later request that way;
+- token usage, request and retry counts;
+- the key's secrecy: it goes to the server and nowhere else; reasons are passed through
+  ``redact`` before anyone stores them.
+Replies are plain dicts decoded from the HTTP body, so servers' extra or missing fields are
+the parsers' business, not pydantic's.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import re
+import time
+from dataclasses import dataclass
+
+import orjson
+
+OPENAI_URL = "https://api.openai.com/v1"
+_TRANSIENT_STATUS = {408, 409, 429}
+_FATAL_STATUS = {401, 403, 404}
+_MAX_WAIT = 120.0
+_KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*.]{4,}")
+
+
+class RequestFailed(Exception):
+    """A request that failed for good; ``reason`` is one redacted line."""
+
+    def __init__(self, reason: str, *, fatal: bool = False, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.fatal = fatal
+        self.status = status
+
+
+class Unparseable(RequestFailed):
+    """The server answered, but not with something the simulator or explainer can read."""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+    retries: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` on one line, without the key or anything shaped like an OpenAI key."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "[redacted]")
+    text = _KEY_LIKE.sub("[redacted]", text)
+    return " ".join(text.split())[:300]
+
+
+def display_url(base_url: str | None) -> str:
+    """The server URL for messages and the runs table: no user:password, no query string."""
+    url = (base_url or OPENAI_URL).split("?", 1)[0].split("#", 1)[0]
+    return re.sub(r"//[^/@]*@", "//", url).rstrip("/")
+
+
+class Client:
+    def __init__(self, *, base_url: str | None, api_key: str | None, timeout: float = 60.0,
+                 max_retries: int = 5, concurrency: int = 8, backoff: float = 0.5):
+        import openai  # imported here: only explain pays for the openai package
+
+        self.base_url = display_url(base_url)
+        self._key = api_key
+        # Local servers often need no key, but the openai client insists on one.
+        self._openai = openai.AsyncOpenAI(base_url=base_url or OPENAI_URL, api_key=api_key or "EMPTY",
+                                          timeout=timeout, max_retries=0)
+        self._errors = openai
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.usage = Usage()
+        self._semaphore = asyncio.Semaphore(max(1, concurrency))
+        self._renamed: dict[str, str] = {}
+        self._dropped: set[str] = set()
+
+    async def close(self) -> None:
+        await self._openai.close()
+
+    async def complete(self, **params) -> dict:
+        """POST /completions."""
+        return await self._call("completions", params)
+
+    async def chat(self, **params) -> dict:
+        """POST /chat/completions."""
+        return await self._call("chat", params)
+
+    async def models(self) -> list[str]:
+        """GET /models: the ids the server lists."""
+        body = await self._call("models", {})
+        return [m.get("id") for m in body.get("data") or [] if isinstance(m, dict) and m.get("id")]
+
+    def _send(self, endpoint: str, params: dict):
+        if endpoint == "models":
+            return self._openai.models.with_raw_response.list()
+        params = {self._renamed.get(k, k): v for k, v in params.items() if k not in self._dropped}
+        if endpoint == "completions":
+            return self._openai.completions.with_raw_response.create(**params)
+        return self._openai.chat.completions.with_raw_response.create(**params)
+
+    async def _call(self, endpoint: str, params: dict) -> dict:
+        async with self._semaphore:
+            attempt = 0
+            while True:
+                self.usage.requests += 1
+                try:
+                    raw = await self._send(endpoint, params)
+                    content = raw.http_response.content
+                except self._errors.APIStatusError as exc:
+                    if self._adapt(exc):
+                        continue
+                    failure, wait = self._status_failure(exc, attempt)
+                except self._errors.APIConnectionError as exc:  # timeouts are a subclass
+                    kind = "timed out" if isinstance(exc, self._errors.APITimeoutError) else "connection failed"
+                    failure, wait = RequestFailed(f"{kind}: {redact(str(exc), self._key)}"), self._backoff(attempt)
+                else:
+                    return self._decode(content)
+                if wait is None or attempt >= self.max_retries:
+                    if wait is not None:
+                        failure.reason = f"{failure.reason} (gave up after {attempt + 1} attempts)"
+                    raise failure
+                attempt += 1
+                self.usage.retries += 1
+                await asyncio.sleep(wait)
+
+    def _decode(self, content: bytes) -> dict:
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise Unparseable(f"the server's reply is not JSON: {redact(content[:80].decode('utf-8', 'replace'), self._key)!r}") from None
+        if not isinstance(body, dict):
+            raise Unparseable(f"the server's reply is not a JSON object: {type(body).__name__}")
+        usage = body.get("usage")
+        if isinstance(usage, dict):
+            self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
+        return body
+
+    def _status_failure(self, exc, attempt: int) -> tuple[RequestFailed, float | None]:
+        """The failure and how long to wait before retrying it (None: do not retry)."""
+        status = exc.status_code
+        message = redact(_error_message(exc), self._key)
+        reason = f"HTTP {status}: {message}"
+        if status == 429 and _error_code(exc) == "insufficient_quota":
+            return RequestFailed(f"quota exhausted: {reason}", fatal=True, status=status), None
+        if status in _TRANSIENT_STATUS or status >= 500:
+            retry_after = _retry_after(exc.response.headers)
+            wait = min(retry_after, _MAX_WAIT) if retry_after is not None else self._backoff(attempt)
+            return RequestFailed(reason, status=status), wait
+        return RequestFailed(reason, fatal=status in _FATAL_STATUS, status=status), None
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff * 2 ** attempt, 30.0)
+        return ceiling * (0.5 + random.random() / 2)
+
+    def _adapt(self, exc) -> bool:
+        """Change a parameter a model refused with 400 for this and later requests (once each)."""
+        if exc.status_code != 400:
+            return False
+        message = _error_message(exc).lower()
+        if "max_completion_tokens" in message and "max_tokens" not in self._renamed:
+            self._renamed["max_tokens"] = "max_completion_tokens"
+            return True
+        if "temperature" in message and "temperature" not in self._dropped and (
+                "unsupported" in message or "not support" in message or "only the default" in message):
+            self._dropped.add("temperature")
+            return True
+        return False
+
+
+def _error_body(exc) -> dict:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]
+    return body if isinstance(body, dict) else {}
+
+
+def _error_message(exc) -> str:
+    body = _error_body(exc)
+    message = body.get("message") if body else None
+    if message:
+        return str(message)
+    text = getattr(exc.response, "text", "") or ""
+    return text.strip() or exc.__class__.__name__
+
+
+def _error_code(exc) -> str | None:
+    body = _error_body(exc)
+    return body.get("code") or body.get("type")
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds the server asked us to wait: retry-after-ms, or Retry-After (seconds or a date)."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None

@@ -1,0 +1,163 @@
+"""The Azurite blob emulator for tests: the session fixture ``azurite`` and its helpers.
+Owns nothing else.
+
+``azurite`` starts ``azurite-blob`` (npm package ``azurite``) on a free port with a
+throw-away workspace, yields an ``Azurite`` handle and kills the process at the end of the
+session. Without ``azurite-blob`` on PATH the fixture fails (CI installs it; it is not a skip).
+Use it from a test module with ``from tests.azurite import azurite  # noqa: F401`` or via
+``pytest_plugins = ["tests.azurite"]`` in a conftest.
+
+Reading a PUBLIC container anonymously (how nx reads the public source) works with adlfs as
+either of::
+
+    adlfs.AzureBlobFileSystem(connection_string=f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
+    adlfs.AzureBlobFileSystem(account_name="devstoreaccount1", anon=True,
+                              account_host=f"127.0.0.1:{port}/devstoreaccount1")  # not used
+
+``Azurite.anonymous_connection_string`` is the first form: a connection string with only a
+``BlobEndpoint`` (no key, no SAS) makes azure-storage-blob send unsigned requests, which
+Azurite, like Azure, answers for containers with public access "container". The tested forms
+are in tests/test_azurite_fixture.py. Authenticated access uses ``connection_string``
+(well-known dev account and key).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+AZURITE_BLOB_EXECUTABLE = "azurite-blob"
+DEV_ACCOUNT = "devstoreaccount1"
+# The well-known key of Azurite's development account (public, documented by Microsoft).
+DEV_ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+                   "K1SZFPTOtr/KBHBeksoGMGw==")
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"azurite-blob exited with code {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"azurite-blob did not listen on port {port} within {timeout} s")
+
+
+@dataclass
+class Azurite:
+    """A running azurite-blob: its address, credentials and upload helpers."""
+    port: int
+    workspace: Path
+    account: str = DEV_ACCOUNT
+    key: str = DEV_ACCOUNT_KEY
+
+    @property
+    def blob_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.account}"
+
+    @property
+    def connection_string(self) -> str:
+        """Authenticated (shared key) connection string of the dev account."""
+        return (f"DefaultEndpointsProtocol=http;AccountName={self.account};AccountKey={self.key};"
+                f"BlobEndpoint={self.blob_endpoint};")
+
+    @property
+    def anonymous_connection_string(self) -> str:
+        """No credentials: reads public containers only."""
+        return f"BlobEndpoint={self.blob_endpoint};"
+
+    def service_client(self):
+        from azure.storage.blob import BlobServiceClient
+        return BlobServiceClient.from_connection_string(self.connection_string)
+
+    def create_container(self, name: str, public: bool = True) -> None:
+        """Create ``name`` (if absent); ``public`` grants anonymous read and list."""
+        from azure.core.exceptions import ResourceExistsError
+        service = self.service_client()
+        container = service.get_container_client(name)
+        try:
+            container.create_container(public_access="container" if public else None)
+        except ResourceExistsError:
+            container.set_container_access_policy(signed_identifiers={},
+                                                  public_access="container" if public else None)
+
+    def upload_tree(self, local_dir, container: str, prefix: str = "") -> list[str]:
+        """Upload every file under ``local_dir`` to ``container`` as ``prefix/<relative path>``;
+        returns the blob names written."""
+        local_dir = Path(local_dir)
+        container_client = self.service_client().get_container_client(container)
+        prefix = prefix.strip("/")
+        names = []
+        for path in sorted(p for p in local_dir.rglob("*") if p.is_file()):
+            relative = path.relative_to(local_dir).as_posix()
+            name = f"{prefix}/{relative}" if prefix else relative
+            with path.open("rb") as data:
+                container_client.upload_blob(name, data, overwrite=True)
+            names.append(name)
+        return names
+
+
+def start_azurite(workspace: Path) -> tuple[Azurite, subprocess.Popen]:
+    executable = shutil.which(AZURITE_BLOB_EXECUTABLE)
+    if executable is None:
+        pytest.fail(f"{AZURITE_BLOB_EXECUTABLE} is not on PATH: install the Azurite emulator "
+                    "with `npm install -g azurite` (CI installs it; these tests do not skip)",
+                    pytrace=False)
+    port = free_port()
+    data_dir = workspace / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = workspace / "azurite.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [executable, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data_dir),
+         "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    try:
+        wait_for_port(port, process)
+    except RuntimeError as error:
+        stop_azurite(process)
+        output = log_path.read_text(errors="replace")
+        pytest.fail(f"{error}\n{output}", pytrace=False)
+    return Azurite(port=port, workspace=workspace), process
+
+
+def stop_azurite(process: subprocess.Popen) -> None:
+    """Stop the azurite-blob process group this module started (its own session)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """A running Azurite blob service for the whole test session."""
+    handle, process = start_azurite(tmp_path_factory.mktemp("azurite"))
+    try:
+        yield handle
+    finally:
+        stop_azurite(process)
