@@ -4,21 +4,25 @@ Owns nothing else.
 ``azurite`` starts ``azurite-blob`` (npm package ``azurite``) on a free port with a
 throw-away workspace, yields an ``Azurite`` handle and kills the process at the end of the
 session. Without ``azurite-blob`` on PATH the fixture fails (CI installs it; it is not a skip).
-Use it from a test module with ``from tests.azurite import azurite  # noqa: F401`` or via
-``pytest_plugins = ["tests.azurite"]`` in a conftest.
+Use it from a test module with ``from tests.azurite import azurite  # noqa: F401`` (or
+``from azurite import azurite`` when tests/ itself is on sys.path).
 
-Reading a PUBLIC container anonymously (how nx reads the public source) works with adlfs as
-either of::
+Reading a PUBLIC container anonymously (how nx reads the public source) works with adlfs
+through a connection string that holds only the endpoint::
 
     adlfs.AzureBlobFileSystem(connection_string=f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")
-    adlfs.AzureBlobFileSystem(account_name="devstoreaccount1", anon=True,
-                              account_host=f"127.0.0.1:{port}/devstoreaccount1")  # not used
 
-``Azurite.anonymous_connection_string`` is the first form: a connection string with only a
-``BlobEndpoint`` (no key, no SAS) makes azure-storage-blob send unsigned requests, which
-Azurite, like Azure, answers for containers with public access "container". The tested forms
-are in tests/test_azurite_fixture.py. Authenticated access uses ``connection_string``
-(well-known dev account and key).
+(``AccountName=devstoreaccount1;BlobEndpoint=...;`` works too.) Without a key or SAS,
+azure-storage-blob sends unsigned requests, which Azurite, like Azure, answers for containers
+created with public access "container": read, exists and list all work. The same client on a
+private container fails with HttpResponseError "Server failed to authenticate the request"
+(Azurite answers 403; real Azure may answer 404 ResourceNotFound instead: treat both as
+"not readable anonymously").
+``Azurite.anonymous_connection_string`` is that form. ``AzureBlobFileSystem(account_name=...,
+anon=True, account_host="127.0.0.1:<port>/devstoreaccount1")`` does NOT work: adlfs builds an
+https URL and the plain-http emulator fails the TLS handshake (it retries for minutes).
+tests/test_azurite_fixture.py checks these forms. Authenticated access uses
+``connection_string`` (the well-known dev account and key).
 """
 from __future__ import annotations
 
