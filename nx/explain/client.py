@@ -18,6 +18,7 @@ the parsers' business, not pydantic's.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import random
 import re
@@ -31,6 +32,10 @@ _TRANSIENT_STATUS = {408, 409, 429}
 _FATAL_STATUS = {401, 403, 404}
 _MAX_WAIT = 120.0
 _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*.]{4,}")
+
+
+# The usage of the neuron being worked on; tasks gathered for it inherit it (see ``Client``).
+NEURON_USAGE: contextvars.ContextVar["Usage | None"] = contextvars.ContextVar("NEURON_USAGE", default=None)
 
 
 class RequestFailed(Exception):
@@ -90,6 +95,7 @@ class Client:
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self._renamed: dict[str, str] = {}
         self._dropped: set[str] = set()
+        self._capped: dict[str, int] = {}
 
     async def close(self) -> None:
         await self._openai.close()
@@ -110,7 +116,8 @@ class Client:
     def _send(self, endpoint: str, params: dict):
         if endpoint == "models":
             return self._openai.models.with_raw_response.list()
-        params = {self._renamed.get(k, k): v for k, v in params.items() if k not in self._dropped}
+        params = {self._renamed.get(k, k): min(v, self._capped[k]) if k in self._capped else v
+                  for k, v in params.items() if k not in self._dropped}
         if endpoint == "completions":
             return self._openai.completions.with_raw_response.create(**params)
         return self._openai.chat.completions.with_raw_response.create(**params)
@@ -149,8 +156,10 @@ class Client:
             raise Unparseable(f"the server's reply is not a JSON object: {type(body).__name__}")
         usage = body.get("usage")
         if isinstance(usage, dict):
-            self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-            self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
+            for counter in (self.usage, NEURON_USAGE.get()):
+                if counter is not None:
+                    counter.prompt_tokens += _count(usage.get("prompt_tokens"))
+                    counter.completion_tokens += _count(usage.get("completion_tokens"))
         return body
 
     def _status_failure(self, exc, attempt: int) -> tuple[RequestFailed, float | None]:
@@ -182,7 +191,20 @@ class Client:
                 "unsupported" in message or "not support" in message or "only the default" in message):
             self._dropped.add("temperature")
             return True
+        # OpenAI's legacy completions allow at most 5 logprobs; the paper asked for 15.
+        name = "top_logprobs" if "top_logprobs" in message else "logprobs" if "logprobs" in message else None
+        limit = re.search(r"(?:maximum|at most|less than or equal to|<=)\D{0,30}?(\d+)", message)
+        if name and limit and name not in self._capped:
+            self._capped[name] = int(limit.group(1))
+            return True
         return False
+
+
+def _count(value) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _error_body(exc) -> dict:
@@ -220,5 +242,8 @@ def _retry_after(headers) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError):
+        return None
