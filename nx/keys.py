@@ -1,11 +1,11 @@
 """Stable keys shared by ingest and explain: ``sequence_id`` and "L_N" neuron names.
 
-``sequence_id`` is a 16-hex-digit BLAKE2b hash of a token list *together with* its true
-activations (token lists alone repeat: boilerplate text), so a scored sequence joins to the
-activation record it was simulated from. The bytes hashed are, in order: the token count
+``sequence_id`` identifies a token list *together with* its true activations (token lists
+alone repeat: boilerplate text), so a scored sequence joins to the activation record it was
+simulated from. It is the 8-byte BLAKE2b digest, as 16 hex digits, of: the token count
 (uint32 LE), each token's UTF-8 length (uint32 LE), the concatenated UTF-8 tokens, and the
-activations as float64 LE with null written as NaN. ``sequence_ids`` computes the same hash
-from Arrow arrays without making Python objects per token.
+activations as float64 LE with null written as NaN. ``sequence_ids`` computes it for whole
+Arrow arrays straight from their buffers; ``sequence_id`` is the same for one record.
 """
 from __future__ import annotations
 
@@ -18,42 +18,36 @@ import pyarrow.compute as pc
 
 
 def sequence_id(tokens: list[str], activations: list[float | None]) -> str:
-    encoded = [(t or "").encode("utf-8") for t in tokens]
-    lengths = np.fromiter((len(e) for e in encoded), dtype="<u4", count=len(encoded))
-    values = np.array([np.nan if a is None else a for a in activations], dtype="<f8")
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(struct.pack("<I", len(encoded)))
-    digest.update(lengths.tobytes())
-    digest.update(b"".join(encoded))
-    digest.update(values.tobytes())
-    return digest.hexdigest()
+    """The ``sequence_id`` of one token list and its activations."""
+    one = sequence_ids(pa.array([tokens], pa.list_(pa.string())), pa.array([activations], pa.list_(pa.float64())))
+    return one[0].as_py()
 
 
 def sequence_ids(tokens: pa.Array, activations: pa.Array) -> pa.Array:
     """``sequence_id`` of every row of two list arrays (list<string>, list<float64>)."""
     tokens = tokens.combine_chunks() if isinstance(tokens, pa.ChunkedArray) else tokens
     activations = activations.combine_chunks() if isinstance(activations, pa.ChunkedArray) else activations
-    token_offsets = tokens.offsets.to_numpy(zero_copy_only=False)
-    strings = pc.fill_null(tokens.values, "")
-    string_offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1]
-    string_bytes = memoryview(strings.buffers()[2] or b"")
-    string_lengths = np.diff(string_offsets).astype("<u4")
-    length_bytes = memoryview(string_lengths.tobytes())
-    act_offsets = activations.offsets.to_numpy(zero_copy_only=False)
-    act_values = pc.fill_null(activations.values.cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False)
-    act_bytes = memoryview(np.ascontiguousarray(act_values, dtype="<f8").tobytes())
-    blake2b = hashlib.blake2b
+    token_offsets = tokens.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    strings = pc.fill_null(tokens.values, "").cast(pa.large_string())
+    char_offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[strings.offset:strings.offset + len(strings) + 1]
+    char_bytes = strings.buffers()[2].to_pybytes() if strings.buffers()[2] is not None else b""
+    length_bytes = np.diff(char_offsets).astype("<u4").tobytes()
+    act_offsets = activations.offsets.to_numpy(zero_copy_only=False).tolist()
+    values = pc.fill_null(activations.values.cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False)
+    values = np.where(np.isnan(values), np.nan, values)  # one NaN bit pattern for every NaN
+    act_bytes = np.ascontiguousarray(values, dtype="<f8").tobytes()
+    # Plain lists and one join per row: this runs for every record of every neuron ingested.
+    tok = token_offsets.tolist()
+    chars = char_offsets[token_offsets].tolist()
     pack = struct.Struct("<I").pack
-    out = []
-    for row in range(len(tokens)):
-        first, last = token_offsets[row], token_offsets[row + 1]
-        digest = blake2b(digest_size=8)
-        digest.update(pack(last - first))
-        digest.update(length_bytes[first * 4:last * 4])
-        digest.update(string_bytes[string_offsets[first]:string_offsets[last]])
-        digest.update(act_bytes[act_offsets[row] * 8:act_offsets[row + 1] * 8])
-        out.append(digest.hexdigest())
-    return pa.array(out, pa.string())
+    blake2b = hashlib.blake2b
+    ids = [
+        blake2b(b"".join((pack(tok[i + 1] - tok[i]), length_bytes[tok[i] * 4:tok[i + 1] * 4],
+                          char_bytes[chars[i]:chars[i + 1]], act_bytes[act_offsets[i] * 8:act_offsets[i + 1] * 8])),
+                digest_size=8).hexdigest()
+        for i in range(len(tokens))
+    ]
+    return pa.array(ids, pa.string())
 
 
 def parse_neuron_name(name: str) -> tuple[int, int]:

@@ -90,7 +90,8 @@ class Warehouse:
         final = f"{directory}/{name}.parquet"
         temporary = f"{final}{TMP_MARK}{uuid.uuid4().hex}"
         buffer = io.BytesIO()
-        pq.write_table(conformed, buffer, compression="zstd", row_group_size=64 * 1024)
+        pq.write_table(conformed, buffer, compression="zstd", row_group_size=64 * 1024,
+                       use_dictionary=_dictionary_columns(conformed.schema))
         try:
             self.fs.makedirs(directory, exist_ok=True)
             self._remove_stale_temporaries(final)
@@ -180,6 +181,17 @@ class Warehouse:
         if not pieces:
             return full.empty_table()
         return pa.concat_tables([p.select(full.names).cast(full) for p in pieces])
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary-encoding: not floats (activations rarely repeat; encoding
+    them costs a third of the write time and makes files larger)."""
+    def is_float(t: pa.DataType) -> bool:
+        while pa.types.is_list(t):
+            t = t.value_type
+        return pa.types.is_floating(t)
+
+    return [f.name for f in schema if not is_float(f.type)]
 
 
 def _partition_values(table: Table, path: str) -> dict[str, object]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from nx.ingest import extras
 from nx.ingest.decode import expect, expect_list, expect_object
@@ -48,24 +49,28 @@ def restore_neuron_id(layer: int, neuron: int, left: dict | None) -> dict:
 
 
 def _add_records(rows: Rows, neuron: int, records: list, sample: str, quantile: int | None, where: str) -> None:
+    # Column-wise, one comprehension per column: this runs for every record of every neuron.
+    n = len(records)
+    if not all(type(r) is dict for r in records):
+        bad = next(i for i, r in enumerate(records) if type(r) is not dict)
+        expect(False, f"{where}[{bad}]: expected an ActivationRecord object")
+    tokens = [r.get("tokens") for r in records]
+    activations = [r.get("activations") for r in records]
+    if not all(type(t) is list for t in tokens) or not all(type(a) is list for a in activations):
+        bad = next(i for i in range(n) if type(tokens[i]) is not list or type(activations[i]) is not list)
+        expect(False, f"{where}[{bad}]: tokens and activations must be lists")
+    if all(len(r) == 3 for r in records) and all(r.get("dataclass_name") == "ActivationRecord" for r in records):
+        record_extras = [None] * n
+    else:
+        record_extras = [extras.dumps({"": extras.leftovers(r, RECORD_FIELDS, "ActivationRecord")}) for r in records]
     table = rows.columns["activation_records"]
-    for rank, record in enumerate(records):
-        expect(isinstance(record, dict), f"{where}[{rank}]: expected an ActivationRecord object")
-        tokens = record.get("tokens")
-        activations = record.get("activations")
-        expect(isinstance(tokens, list) and isinstance(activations, list),
-               f"{where}[{rank}]: tokens and activations must be lists")
-        if len(record) == 3 and record.get("dataclass_name") == "ActivationRecord":
-            extra = None
-        else:
-            extra = extras.dumps({"": extras.leftovers(record, RECORD_FIELDS, "ActivationRecord")})
-        table["neuron"].append(neuron)
-        table["sample"].append(sample)
-        table["quantile"].append(quantile)
-        table["rank"].append(rank)
-        table["tokens"].append(tokens)
-        table["activations"].append(activations)
-        table["extras"].append(extra)
+    table["neuron"].extend([neuron] * n)
+    table["sample"].extend([sample] * n)
+    table["quantile"].extend([quantile] * n)
+    table["rank"].extend(range(n))
+    table["tokens"].extend(tokens)
+    table["activations"].extend(activations)
+    table["extras"].extend(record_extras)
 
 
 def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
@@ -119,7 +124,7 @@ def derive(tables: dict[str, pa.Table], context: object = None) -> dict[str, pa.
     records = records.append_column("sequence_id", sequence_ids(records.column("tokens"), activations))
     neurons = tables["neurons"]
     neuron_ids = neurons.column("neuron").to_numpy()
-    is_top = np.asarray(records.column("sample").to_pylist(), dtype=object) == "top"
+    is_top = pc.equal(records.column("sample"), "top").to_numpy(zero_copy_only=False)
     top_neurons = records.column("neuron").to_numpy()[is_top]
     top_maxima = maxima[is_top]
     neuron_max = np.full(len(neuron_ids), np.nan)

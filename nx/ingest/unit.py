@@ -9,6 +9,7 @@ whatever rows it had and is logged with its reason.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -120,18 +121,27 @@ def _merge_write(warehouse: Warehouse, table: str, partitions: dict, name: str,
         keep = pa.array([n not in replaced for n in existing.column("neuron").to_pylist()])
         kept = existing.filter(keep)
         if len(kept):
-            new_rows = pa.concat_tables([kept, new_rows.select(kept.column_names).cast(kept.schema)])
+            # new rows are in neuron order already (files are read in order); merged ones are not
+            new_rows = pa.concat_tables([kept, new_rows.select(kept.column_names).cast(kept.schema)]).sort_by("neuron")
     if len(new_rows) == 0:
         warehouse.remove_file(table, partitions, name)
         return
-    warehouse.write_file(table, partitions, name, new_rows.sort_by("neuron"))
+    warehouse.write_file(table, partitions, name, new_rows)
 
 
 def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1) -> UnitResult:
     kind = kind_module(unit.kind)
     name = chunk_name(unit.chunk)
-    files = _flatten_all(kind, unit, source, threads)
-    tables = _to_arrow(kind, files)
+    # Parsed JSON is millions of small objects that live until the unit is written: the
+    # cyclic garbage collector would scan them again and again for nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        files = _flatten_all(kind, unit, source, threads)
+        tables = _to_arrow(kind, files)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     context = UnitContext(warehouse, unit.model, unit.layer, name)
     tables = kind.derive(tables, context)
     ok = {f.neuron for f in files if f.status == "ok"}

@@ -1,0 +1,164 @@
+"""DuckDB views over the warehouse: one per table of ``nx.schema``, plus two convenience views.
+
+Every table becomes ``select <declared columns> from read_parquet(<glob>, hive_partitioning,
+hive_types)`` so partition keys keep their declared types (``run=2024-01-01`` stays a string)
+and a filter on a partition key reads only the matching directories. A table with no files
+yet is a typed zero-row view, so a query on a fresh warehouse gives zero rows, not an error.
+
+``union_by_name`` is off on purpose: every file is written through ``warehouse.conform`` with
+the declared schema, so files agree; with it on, DuckDB reads every file's footer at each
+bind, which undoes partition pruning (measured on 2,400 files: 0.31 s instead of 0.04 s for
+a one-layer query). ``register_views(..., union_by_name=True)`` is the fallback for a
+warehouse whose files disagree (DuckDB then says "schema mismatch"), used by ``nx.sql``.
+
+Derived views: ``activations`` (one row per token) and ``neuron_summary`` (one row per
+neuron). Views are created on demand (``needed_views`` reads the names a query mentions), so
+``nx sql`` on one table lists only that table's files.
+"""
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from nx.errors import WarehouseError
+from nx.schema import TABLES, Table
+from nx.warehouse import Warehouse
+
+ACTIVATIONS_SQL = """
+select model, layer, neuron, sample, quantile, rank,
+       unnest(range(len(tokens)))::integer as position,
+       unnest(tokens) as token,
+       unnest(activations) as activation
+from activation_records
+"""
+
+# The best public explanation of each neuron: highest score, first written on ties.
+NEURON_SUMMARY_SQL = """
+with keys as (
+    select model, layer, neuron from neurons
+    union select model, layer, neuron from explanations where run = 'public'
+    union select model, layer, neuron from token_lookups
+    union select model, layer, neuron from related_neurons
+), best as (
+    select model, layer, neuron, explanation, score, rsquared_score, absolute_dev_explained_score,
+           top_only_score, random_only_score, count(*) over (partition by model, layer, neuron) as explanation_count
+    from explanations
+    where run = 'public'
+    qualify row_number() over (partition by model, layer, neuron
+                               order by score desc nulls last, explanation_index) = 1
+), lookups as (
+    select model, layer, neuron, list(token order by rank) filter (where rank < 10) as top_tokens
+    from token_lookups group by all
+), related as (
+    select model, layer, neuron,
+           count(*) filter (where direction = 'input')::integer as upstream_count,
+           count(*) filter (where direction = 'output')::integer as downstream_count
+    from related_neurons group by all
+)
+select k.model, k.layer, k.neuron,
+       b.explanation, b.score, b.rsquared_score, b.absolute_dev_explained_score,
+       b.top_only_score, b.random_only_score, coalesce(b.explanation_count, 0)::integer as explanation_count,
+       n.max_activation, n.mean as mean_activation, l.top_tokens,
+       coalesce(r.upstream_count, 0) as upstream_count, coalesce(r.downstream_count, 0) as downstream_count
+from keys k
+left join best b using (model, layer, neuron)
+left join neurons n using (model, layer, neuron)
+left join lookups l using (model, layer, neuron)
+left join related r using (model, layer, neuron)
+"""
+
+# name -> (the views it reads, its SQL, what one row is)
+DERIVED: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "activations": (("activation_records",), ACTIVATIONS_SQL,
+                    "One row per token of every activation record: position, token, activation."),
+    "neuron_summary": (("neurons", "explanations", "token_lookups", "related_neurons"), NEURON_SUMMARY_SQL,
+                       "One row per neuron: best public explanation and its scores, max activation, "
+                       "top lookup tokens, counts of related neurons."),
+}
+
+VIEW_NAMES = (*TABLES, *DERIVED)
+
+_SIMPLE_TYPES = {
+    pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT", pa.bool_(): "BOOLEAN",
+}
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB spelling of a declared Arrow type."""
+    if arrow_type in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[arrow_type]
+    if pa.types.is_list(arrow_type):
+        return duckdb_type(arrow_type.value_type) + "[]"
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
+    raise TypeError(f"no DuckDB type for {arrow_type}")
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def table_view_sql(table: Table, glob: str, union_by_name: bool = False) -> str:
+    hive_types = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in table.hive_types.items())
+    columns = ", ".join(quote(name) for name in table.schema.names)
+    return (f"select {columns} from read_parquet({literal(glob)}, hive_partitioning = true, "
+            f"hive_types = {{{hive_types}}}, union_by_name = {str(union_by_name).lower()})")
+
+
+def empty_view_sql(table: Table) -> str:
+    columns = ", ".join(f"null::{duckdb_type(f.type)} as {quote(f.name)}" for f in table.schema)
+    return f"select {columns} where false"
+
+
+def needed_views(sql: str) -> set[str]:
+    """Views a statement may read: every view name it mentions, with what derived views read."""
+    try:
+        tokens = duckdb.tokenize(sql)
+    except duckdb.Error:
+        return set(VIEW_NAMES)
+    words = set()
+    for (start, kind), following in zip(tokens, [*tokens[1:], (len(sql), None)]):
+        if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword, duckdb.token_type.string_const):
+            words.add(sql[start:following[0]].strip().strip("\"'").lower())
+    return with_dependencies(words & set(VIEW_NAMES))
+
+
+def with_dependencies(names: set[str]) -> set[str]:
+    return set(names).union(*(DERIVED[n][0] for n in names if n in DERIVED))
+
+
+def connect_filesystem(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> None:
+    """Let DuckDB read an az:// warehouse through the same fsspec filesystem nx writes with."""
+    if warehouse.location.protocol != "file":
+        con.register_filesystem(warehouse.fs)
+
+
+def register_views(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, names: set[str] | None = None,
+                   union_by_name: bool = False) -> list[str]:
+    """Create (or replace) the views named (default: all) on ``con``; returns their names."""
+    wanted = with_dependencies(set(VIEW_NAMES) if names is None else set(names))
+    created = []
+    for name in TABLES:
+        if name in wanted:
+            _register_table(con, warehouse, TABLES[name], union_by_name)
+            created.append(name)
+    for name, (_, sql, _) in DERIVED.items():
+        if name in wanted:
+            con.execute(f"create or replace view {quote(name)} as {sql}")
+            created.append(name)
+    return created
+
+
+def _register_table(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, table: Table, union_by_name: bool) -> None:
+    view = quote(table.name)
+    try:
+        con.execute(f"create or replace view {view} as {table_view_sql(table, warehouse.glob(table.name), union_by_name)}")
+    except duckdb.IOException as exc:
+        if "No files found" not in str(exc):
+            raise WarehouseError(f"cannot read table {table.name} of {warehouse.url}: {exc}") from exc
+        con.execute(f"create or replace view {view} as {empty_view_sql(table)}")
