@@ -31,6 +31,7 @@ OPENAI_URL = "https://api.openai.com/v1"
 _TRANSIENT_STATUS = {408, 409, 429}
 _FATAL_STATUS = {401, 403, 404}
 _MAX_WAIT = 120.0
+BACKOFF_SECONDS = 0.5   # first retry waits 0.25-0.5 s, doubling up to 30 s (tests shorten it)
 _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*.]{4,}")
 
 
@@ -80,7 +81,7 @@ def display_url(base_url: str | None) -> str:
 
 class Client:
     def __init__(self, *, base_url: str | None, api_key: str | None, timeout: float = 60.0,
-                 max_retries: int = 5, concurrency: int = 8, backoff: float = 0.5):
+                 max_retries: int = 5, concurrency: int = 8, backoff: float | None = None):
         import openai  # imported here: only explain pays for the openai package
 
         self.base_url = display_url(base_url)
@@ -90,7 +91,7 @@ class Client:
                                           timeout=timeout, max_retries=0)
         self._errors = openai
         self.max_retries = max_retries
-        self.backoff = backoff
+        self.backoff = BACKOFF_SECONDS if backoff is None else backoff
         self.usage = Usage()
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self._renamed: dict[str, str] = {}

@@ -52,6 +52,8 @@ def _key_message(client: Client, exc: RequestFailed) -> str:
 def _describe(client: Client, exc: RequestFailed, model: str, role: str, listed: list[str] | None) -> str:
     if exc.status in (401, 403):
         return _key_message(client, exc)
+    if exc.fatal and exc.status == 429:
+        return f"the server at {client.base_url} refused the run: {exc.reason}"
     if exc.status == 404:
         known = f"; the server lists: {', '.join(listed[:12])}" if listed else ""
         return f"model {model!r} ({role}) is not available at {client.base_url} ({exc.reason}){known}"

@@ -44,9 +44,9 @@ def _explains_a_select(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     tokens = [(start, kind) for start, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
     words = [sql[start:start + 7].lower() for start, _ in tokens]
     i = 0
-    if i < len(tokens) and words[i].startswith("explain"):
+    if i < len(tokens) and words[i] == "explain":
         i += 1
-    if i < len(tokens) and words[i].startswith("analyze"):
+    if i < len(tokens) and words[i] in ("analyze", "analyse"):
         i += 1
     if i < len(tokens) and sql[tokens[i][0]] == "(":
         depth = 0

@@ -11,8 +11,8 @@ bind, which undoes partition pruning (measured on 2,400 files: 0.31 s instead of
 a one-layer query). ``register_views(..., union_by_name=True)`` is the fallback for a
 warehouse whose files disagree (DuckDB then says "schema mismatch"), used by ``nx.sql``.
 
-Derived views: ``activations`` (one row per token) and ``neuron_summary`` (one row per
-neuron). Views are created on demand (``needed_views`` reads the names a query mentions), so
+Derived views: ``activations`` (one row per token), ``best_explanations`` (one row per
+neuron and run) and ``neuron_summary`` (one row per neuron). Views are created on demand (``needed_views`` reads the names a query mentions), so
 ``nx sql`` on one table lists only that table's files.
 """
 from __future__ import annotations
@@ -32,7 +32,16 @@ select model, layer, neuron, sample, quantile, rank,
 from activation_records
 """
 
-# The best public explanation of each neuron: highest score, first written on ties.
+# One row per neuron and run: the highest-scoring explanation, the first written on ties.
+BEST_EXPLANATIONS_SQL = """
+select model, run, layer, neuron, explanation_index, explanation, score, rsquared_score,
+       absolute_dev_explained_score, top_only_score, random_only_score,
+       count(*) over (partition by model, run, layer, neuron)::integer as explanation_count
+from explanations
+qualify row_number() over (partition by model, run, layer, neuron
+                           order by score desc nulls last, explanation_index) = 1
+"""
+
 NEURON_SUMMARY_SQL = """
 with keys as (
     select model, layer, neuron from neurons
@@ -40,12 +49,7 @@ with keys as (
     union select model, layer, neuron from token_lookups
     union select model, layer, neuron from related_neurons
 ), best as (
-    select model, layer, neuron, explanation, score, rsquared_score, absolute_dev_explained_score,
-           top_only_score, random_only_score, count(*) over (partition by model, layer, neuron) as explanation_count
-    from explanations
-    where run = 'public'
-    qualify row_number() over (partition by model, layer, neuron
-                               order by score desc nulls last, explanation_index) = 1
+    select * exclude (run, explanation_index) from best_explanations where run = 'public'
 ), lookups as (
     select model, layer, neuron, list(token order by rank) filter (where rank < 10) as top_tokens
     from token_lookups group by all
@@ -57,7 +61,7 @@ with keys as (
 )
 select k.model, k.layer, k.neuron,
        b.explanation, b.score, b.rsquared_score, b.absolute_dev_explained_score,
-       b.top_only_score, b.random_only_score, coalesce(b.explanation_count, 0)::integer as explanation_count,
+       b.top_only_score, b.random_only_score, coalesce(b.explanation_count, 0) as explanation_count,
        n.max_activation, n.mean as mean_activation, l.top_tokens,
        coalesce(r.upstream_count, 0) as upstream_count, coalesce(r.downstream_count, 0) as downstream_count
 from keys k
@@ -71,7 +75,10 @@ left join related r using (model, layer, neuron)
 DERIVED: dict[str, tuple[tuple[str, ...], str, str]] = {
     "activations": (("activation_records",), ACTIVATIONS_SQL,
                     "One row per token of every activation record: position, token, activation."),
-    "neuron_summary": (("neurons", "explanations", "token_lookups", "related_neurons"), NEURON_SUMMARY_SQL,
+    "best_explanations": (("explanations",), BEST_EXPLANATIONS_SQL,
+                          "One row per neuron and run: its highest-scoring explanation and how many it has."),
+    "neuron_summary": (("neurons", "explanations", "best_explanations", "token_lookups", "related_neurons"),
+                       NEURON_SUMMARY_SQL,
                        "One row per neuron: best public explanation and its scores, max activation, "
                        "top lookup tokens, counts of related neurons."),
 }
@@ -129,7 +136,11 @@ def needed_views(sql: str) -> set[str]:
 
 
 def with_dependencies(names: set[str]) -> set[str]:
-    return set(names).union(*(DERIVED[n][0] for n in names if n in DERIVED))
+    found = set(names)
+    for name in reversed(DERIVED):  # a derived view reads only views declared before it
+        if name in found:
+            found.update(DERIVED[name][0])
+    return found
 
 
 def connect_filesystem(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> None:

@@ -1,0 +1,178 @@
+"""Named queries: ``.sql`` files with a header naming their parameters, found and bound here.
+
+A file looks like::
+
+    -- name: top-explained
+    -- description: Public explanations scoring at least min_score, best first.
+    -- param: min_score float 0.8 "lowest score shown"
+    -- param: layer int null "only this layer (null: all)"
+    -- param: text str required "what to look for"
+    select ... where score >= $min_score ...
+
+``param`` lines give name, type (str, int, float, bool), default (``null`` for none,
+``required`` when the caller must give it) and a help text. Values are bound as DuckDB
+``$name`` parameters, never formatted into the SQL. The name defaults to the file's stem.
+
+Queries are looked up in nx's own ``nx/queries/sql/``, then ``<warehouse>/_queries/``, then the
+directory in ``NX_QUERIES``; a later file of the same name replaces an earlier one, so a user
+can add queries or override the built-in ones.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from importlib import resources
+
+from nx.errors import UsageError
+from nx.settings import Setting, resolve
+from nx.warehouse import Warehouse
+
+QUERIES_DIR = Setting("queries", "NX_QUERIES", None, "A directory of your own named queries (*.sql).")
+WAREHOUSE_QUERIES = "_queries"
+TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: object
+    required: bool
+    help: str
+
+    def describe(self) -> str:
+        option = f"--{self.name.replace('_', '-')} {self.type.upper()}"
+        if self.required:
+            return f"{option} (required)"
+        return f"{option} (default {'null' if self.default is None else self.default})"
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    sql: str
+    origin: str
+
+    def bind(self, given: dict[str, object]) -> dict[str, object]:
+        """Parameter values for DuckDB: given ones converted to their types, defaults for the rest."""
+        known = {p.name: p for p in self.params}
+        unknown = [name for name in given if name.replace("-", "_") not in known]
+        if unknown:
+            raise UsageError(f"query {self.name!r} has no parameter {unknown[0]!r}; parameters: {self.signature()}")
+        values = {name.replace("-", "_"): value for name, value in given.items()}
+        bound = {}
+        for param in self.params:
+            if param.name in values:
+                bound[param.name] = convert(values[param.name], param, self.name)
+            elif param.required:
+                raise UsageError(f"query {self.name!r} needs --{param.name.replace('_', '-')}; "
+                                 f"parameters: {self.signature()}")
+            else:
+                bound[param.name] = param.default
+        # DuckDB refuses values for parameters the SQL does not use.
+        return {name: value for name, value in bound.items() if re.search(rf"\${name}\b", self.sql)}
+
+    def signature(self) -> str:
+        return ", ".join(p.describe() for p in self.params) or "none"
+
+
+def convert(value: object, param: Param, query: str) -> object:
+    if value is None or not isinstance(value, str):
+        return value
+    if value.lower() == "null" and not param.required:
+        return None
+    try:
+        if param.type == "bool":
+            if value.lower() not in _TRUE + _FALSE:
+                raise ValueError(value)
+            return value.lower() in _TRUE
+        return TYPES[param.type](value)
+    except ValueError:
+        raise UsageError(f"query {query!r}: --{param.name.replace('_', '-')} must be {param.type}, "
+                         f"not {value!r}") from None
+
+
+def parse(text: str, stem: str, origin: str) -> NamedQuery:
+    """A NamedQuery from a file's text; UsageError naming the file for a bad header."""
+    fields: dict[str, str] = {}
+    params: list[Param] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("--"):
+            break
+        key, sep, value = stripped[2:].strip().partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or key not in ("name", "description", "param"):
+            continue
+        if key == "param":
+            params.append(_parse_param(value, origin))
+        else:
+            fields[key] = value
+    return NamedQuery(fields.get("name") or stem, fields.get("description", ""), tuple(params), text, origin)
+
+
+def _parse_param(value: str, origin: str) -> Param:
+    try:
+        parts = shlex.split(value)
+    except ValueError as exc:
+        raise UsageError(f"{origin}: bad param line {value!r}: {exc}") from None
+    if len(parts) < 2 or parts[1] not in TYPES or not parts[0].isidentifier():
+        raise UsageError(f"{origin}: bad param line {value!r}: write 'param: NAME TYPE DEFAULT \"help\"' "
+                         f"with TYPE one of {', '.join(TYPES)}")
+    name, kind = parts[0], parts[1]
+    default_text = parts[2] if len(parts) > 2 else "required"
+    required = default_text == "required"
+    shell = Param(name, kind, None, required, " ".join(parts[3:]))
+    default = None if required else convert(default_text, shell, origin)
+    return Param(name, kind, default, required, shell.help)
+
+
+def _builtin() -> list[NamedQuery]:
+    folder = resources.files("nx.queries") / "sql"
+    return [parse(entry.read_text(encoding="utf-8"), entry.name[:-4], f"nx:{entry.name}")
+            for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".sql")]
+
+
+def _from_warehouse(warehouse: Warehouse) -> list[NamedQuery]:
+    folder = warehouse.location.join(WAREHOUSE_QUERIES)
+    try:
+        paths = sorted(warehouse.fs.glob(f"{folder}/*.sql"))
+    except (FileNotFoundError, OSError):
+        return []
+    found = []
+    for path in paths:
+        with warehouse.fs.open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        found.append(parse(text, os.path.basename(path)[:-4], warehouse.location.url_of(path)))
+    return found
+
+
+def _from_directory(directory: str | None) -> list[NamedQuery]:
+    if not directory:
+        return []
+    if not os.path.isdir(directory):
+        raise UsageError(f"{QUERIES_DIR.env}={directory} is not a directory")
+    return [parse(open(os.path.join(directory, name), encoding="utf-8").read(), name[:-4], os.path.join(directory, name))
+            for name in sorted(os.listdir(directory)) if name.endswith(".sql")]
+
+
+def named_queries(warehouse: Warehouse) -> dict[str, NamedQuery]:
+    """Every named query by name; later sources replace earlier ones of the same name."""
+    found: dict[str, NamedQuery] = {}
+    for query in [*_builtin(), *_from_warehouse(warehouse), *_from_directory(resolve(QUERIES_DIR))]:
+        found[query.name] = query
+    return dict(sorted(found.items()))
+
+
+def find(name: str, warehouse: Warehouse) -> NamedQuery:
+    queries = named_queries(warehouse)
+    if name not in queries:
+        raise UsageError(f"no named query {name!r}; queries: {', '.join(queries)} (see nx query --list)")
+    return queries[name]
