@@ -206,7 +206,8 @@ def draw_table(table, color: bool = False, width: int | None = None, max_rows: i
     if count > max_rows:
         notes.append(f"{max_rows} shown")
     if len(fitted) < len(fields):
-        notes.append(f"{len(fields) - len(fitted)} more columns: {', '.join(f.name for f in fields[len(fitted):])}")
+        hidden = [f.name for f in fields[len(fitted):]]
+        notes.append(f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''}: {', '.join(hidden)}")
     caption = notes[0] + (f" ({'; '.join(notes[1:])}; --format csv or -o FILE for all)" if notes[1:] else "")
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width,

@@ -1,0 +1,144 @@
+"""The neuron card of ``nx show``: a ``Neuron`` drawn with rich.
+
+Sections: statistics; explanations of every run with all their scores; the top activation
+records with each token shaded by its activation (background intensity, relative to the
+neuron's largest activation; the peak token is also marked «» when there is no colour);
+lookup-table tokens; weight-based tokens; upstream and downstream neurons with their best
+public explanation. Whitespace inside tokens is made visible (↵ newline, → tab).
+"""
+from __future__ import annotations
+
+from typing import TextIO
+
+from nx.queries.neuron import WEIGHT_SIDES, Neuron
+from nx.queries.render import VISIBLE, format_float
+
+SHADES = 6  # background levels, so a line of tokens stays a short run of styles
+
+
+def _number(value) -> str:
+    return "–" if value is None else format_float(value) if isinstance(value, float) else str(value)
+
+
+def _token(text: str) -> str:
+    return text.translate(VISIBLE)
+
+
+def shade(activation: float | None, peak: float | None) -> str:
+    """A background style for an activation: none at or below 0, darkest green at the peak."""
+    if activation is None or not peak or peak <= 0 or activation <= 0:
+        return ""
+    level = min(SHADES, max(1, round(SHADES * activation / peak)))
+    fade = int(235 - 150 * level / SHADES)
+    return f"black on rgb({fade},{235},{fade})"
+
+
+def record_text(record: dict, peak: float | None, color: bool):
+    """One activation record as a line of tokens, each on its shade."""
+    from rich.text import Text
+
+    text = Text()
+    activations = record.get("activations") or []
+    top = max(range(len(activations)), key=lambda i: activations[i] if activations[i] is not None else float("-inf"),
+              default=None)
+    for i, token in enumerate(record.get("tokens") or []):
+        activation = activations[i] if i < len(activations) else None
+        shown = _token(token)
+        if not color and i == top:
+            shown = f"«{shown}»"
+        text.append(shown, style=shade(activation, peak) if color else "")
+    return text
+
+
+def _stats_line(neuron: Neuron) -> str:
+    stats = neuron.stats or {}
+    parts = [f"max activation {_number(stats.get('max_activation'))}", f"mean {_number(stats.get('mean'))}",
+             f"variance {_number(stats.get('variance'))}",
+             f"{len(neuron.top_records)} top, {len(neuron.random_records)} random, "
+             f"{len(neuron.quantile_records)} quantile records"]
+    return " · ".join(parts) if neuron.stats else "no activation records ingested"
+
+
+def _explanations(neuron: Neuron):
+    from rich.table import Table
+
+    table = Table(title="Explanations", title_justify="left", title_style="bold", expand=False)
+    for name in ("run", "score", "top-only", "random-only", "r²", "abs-dev"):
+        table.add_column(name, justify="left" if name == "run" else "right", no_wrap=True)
+    table.add_column("explanation", overflow="fold")
+    for row in neuron.explanations:
+        table.add_row(row["run"], _number(row["score"]), _number(row["top_only_score"]),
+                      _number(row["random_only_score"]), _number(row["rsquared_score"]),
+                      _number(row["absolute_dev_explained_score"]),
+                      row["explanation"] if row["explanation"] is not None else f"({row['status']}: {row['error']})")
+    return table
+
+
+def _token_list(entries: list[dict], value: str, limit: int):
+    from rich.text import Text
+
+    text = Text()
+    for i, entry in enumerate(entries[:limit]):
+        if i:
+            text.append("  ")
+        text.append(f"'{_token(entry['token'])}'" if entry["token"] is not None else "NULL", style="bold")
+        text.append(f" {_number(entry[value])}", style="dim")
+    if len(entries) > limit:
+        text.append(f"  … {len(entries) - limit} more", style="dim")
+    return text
+
+
+def _related(title: str, entries: list[dict], limit: int):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", title_style="bold", expand=False)
+    for name in ("sign", "neuron", "weight", "score"):
+        table.add_column(name, justify="right" if name in ("weight", "score") else "left", no_wrap=True)
+    table.add_column("best public explanation", overflow="fold")
+    for sign in ("positive", "negative"):
+        for entry in [e for e in entries if e["sign"] == sign][:limit]:
+            table.add_row(sign, f"{entry['layer']}/{entry['neuron']}", _number(entry["weight"]),
+                          _number(entry["score"]), entry["explanation"] or "")
+    return table
+
+
+def draw_card(neuron: Neuron, stream: TextIO, color: bool = False, width: int | None = None,
+              records: int = 5, tokens: int = 20, related: int = 5) -> None:
+    """Write the card of ``neuron`` to ``stream``."""
+    from rich.console import Console  # rich only when a card is drawn
+    from rich.text import Text
+
+    console = Console(file=stream, force_terminal=color, no_color=not color, width=width,
+                      highlight=False, emoji=False)
+    console.print(Text(f"Neuron {neuron.layer}/{neuron.neuron} · {neuron.model}", style="bold"))
+    console.print(_stats_line(neuron))
+    console.print()
+    if neuron.explanations:
+        console.print(_explanations(neuron))
+    else:
+        console.print(Text("No explanations.", style="dim"))
+    console.print()
+    if neuron.top_records:
+        peak = (neuron.stats or {}).get("max_activation") or max(
+            (r["max_activation"] for r in neuron.top_records if r["max_activation"] is not None), default=None)
+        console.print(Text(f"Top activation records ({min(records, len(neuron.top_records))} of "
+                           f"{len(neuron.top_records)}, shaded by activation)", style="bold"))
+        for record in neuron.top_records[:records]:
+            console.print(Text(f"#{record['rank']}  max {_number(record['max_activation'])}", style="dim"))
+            console.print(record_text(record, peak, color))
+        console.print()
+    if neuron.token_lookups:
+        console.print(Text("Token lookup table (highest average activation)", style="bold"))
+        console.print(_token_list(neuron.token_lookups, "average_activation", tokens))
+        console.print()
+    if any(neuron.token_weights.values()):
+        console.print(Text("Weight-based tokens", style="bold"))
+        for side in WEIGHT_SIDES:
+            console.print(Text(f"{side.replace('_', ' ')}: ", style="italic") +
+                          _token_list(neuron.token_weights.get(side, []), "strength", tokens // 2))
+        console.print()
+    for title, entries in (("Upstream neurons (input)", neuron.upstream),
+                           ("Downstream neurons (output)", neuron.downstream)):
+        if entries:
+            console.print(_related(title, entries, related))
+            console.print()
