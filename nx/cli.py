@@ -115,7 +115,117 @@ def ingest(
 
 
 # -- query commands (sql, query, show, export) are defined below ----------------------------
-# QUERY-COMMANDS
+# QUERY-COMMANDS (nx sql, nx query, nx show, nx export: the query layer, nx/queries)
+FORMAT_HELP = ("Output format: table, csv, json or parquet. [default: from the -o suffix; else table on a "
+               "terminal, csv when piped]")
+OUTPUT_HELP = "Write the result to FILE (atomically) instead of stdout."
+MAX_ROWS_HELP = "Rows drawn in table format (the row count is always shown)."
+
+
+@app.command()
+@handles_errors
+def sql(
+    statement: str = typer.Argument(
+        ..., help="One SELECT or EXPLAIN statement over the views: one per table, plus activations, "
+                  "best_explanations and neuron_summary. '-' reads it from stdin."),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
+    max_rows: int = typer.Option(40, "--max-rows", help=MAX_ROWS_HELP),
+):
+    """Run one read-only SQL statement against the warehouse (local or az://).
+
+    Only SELECT and EXPLAIN are admitted, and only the warehouse's files can be read: nx sql
+    never modifies anything. A filter on model, run or layer reads only those partitions.
+    SQL errors print DuckDB's message and exit with 1.
+    """
+    import nx.queries
+    from nx.queries.render import emit
+
+    text = sys.stdin.read() if statement == "-" else statement
+    emit(nx.queries.sql(text, warehouse), fmt, output, max_rows=max_rows)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@handles_errors
+def query(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Argument(None, help="The named query, then its parameters: --NAME VALUE ..."),
+    list_queries: bool = typer.Option(False, "--list", help="List the named queries with their parameters."),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
+    max_rows: int = typer.Option(40, "--max-rows", help=MAX_ROWS_HELP),
+):
+    """Run a named query: nx query top-explained --min-score 0.9.
+
+    Named queries are .sql files with a header naming their parameters and defaults: nx's own,
+    then <warehouse>/_queries/*.sql, then $NX_QUERIES/*.sql (yours replace nx's of the same name).
+    """
+    import nx.queries
+    from nx.errors import UsageError
+    from nx.queries.named import describe, listing, params_from_args
+    from nx.queries.render import emit
+
+    if list_queries:
+        if name or ctx.args:
+            raise UsageError("--list takes no query name or parameters")
+        queries = nx.queries.named_queries(warehouse)
+        emit(listing(queries), fmt, output, max_rows=len(queries), text=describe(queries))
+        return
+    if not name:
+        raise UsageError("name a query (nx query --list shows them)")
+    emit(nx.queries.query(name, warehouse, **params_from_args(ctx.args)), fmt, output, max_rows=max_rows)
+
+
+@app.command()
+@handles_errors
+def show(
+    layer: int = typer.Argument(..., help="The neuron's layer."),
+    neuron: int = typer.Argument(..., help="The neuron's index in its layer."),
+    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    records: int = typer.Option(5, "--records", help="Top activation records shown."),
+    as_json: bool = typer.Option(False, "--json", help="Print everything nx.neuron() returns, as JSON."),
+):
+    """Print a neuron card: explanations with all scores, top activation records shaded by
+    activation, lookup-table and weight-based tokens, related neurons with their explanations."""
+    import nx.queries.neuron
+    from nx.queries.card import draw_card, write_json
+
+    found = nx.queries.neuron.neuron(layer, neuron, model=model, warehouse=warehouse)
+    if as_json:
+        write_json(found, sys.stdout.buffer)
+    else:
+        draw_card(found, sys.stdout, color=sys.stdout.isatty(), records=records)
+
+
+@app.command()
+@handles_errors
+def export(
+    kinds: Optional[List[str]] = typer.Argument(
+        None, help="Kinds to export: collated-activations, explanations, related-neurons, token-lookups, "
+                   "token-weights. Give --all instead for all five."),
+    all_kinds: bool = typer.Option(False, "--all", help="Export all five kinds."),
+    to: str = typer.Option(..., "--to", help="Directory to write the public JSON layout into."),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP),
+    layers: Optional[str] = typer.Option(None, "--layers", help="Layers, as ranges and lists: 0-3,7. [default: all]"),
+    neurons: Optional[str] = typer.Option(None, "--neurons", help="Neurons in each layer: 0-99. [default: all]"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Write tables back to the public JSON layout: the same paths and the same JSON as the
+    source (dataclass_name keys included), for every file logged 'ok' at ingest."""
+    import nx.queries.export
+    from nx.progress import NullProgress
+    from nx.render import RichProgress
+
+    if bool(kinds) == all_kinds:
+        raise typer.BadParameter("name one or more kinds, or give --all", param_hint="KINDS")
+    progress = NullProgress() if quiet else RichProgress("files")
+    report = nx.queries.export.export(None if all_kinds else kinds, to=to, warehouse=warehouse, model=model,
+                                      layers=layers, neurons=neurons, progress=progress)
+    print(report)
 
 # -- explain --------------------------------------------------------------------------------
 # EXPLAIN-COMMAND

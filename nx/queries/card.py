@@ -8,10 +8,10 @@ public explanation. Whitespace inside tokens is made visible (↵ newline, → t
 """
 from __future__ import annotations
 
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from nx.queries.neuron import WEIGHT_SIDES, Neuron
-from nx.queries.render import VISIBLE, format_float
+from nx.queries.render import VISIBLE, dumps_json, format_float
 
 SHADES = 6  # background levels, so a line of tokens stays a short run of styles
 
@@ -142,3 +142,9 @@ def draw_card(neuron: Neuron, stream: TextIO, color: bool = False, width: int | 
         if entries:
             console.print(_related(title, entries, related))
             console.print()
+
+
+def write_json(neuron: Neuron, stream: BinaryIO) -> None:
+    """Everything ``nx.neuron`` returned, as one JSON object (NaN as null)."""
+    stream.write(dumps_json(neuron.asdict()) + b"\n")
+    stream.flush()

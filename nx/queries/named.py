@@ -31,6 +31,7 @@ from nx.warehouse import Warehouse
 
 QUERIES_DIR = Setting("queries", "NX_QUERIES", None, "A directory of your own named queries (*.sql).")
 WAREHOUSE_QUERIES = "_queries"
+RESERVED = ("name", "warehouse", "format", "output", "list", "max_rows")
 TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
@@ -127,6 +128,8 @@ def _parse_param(value: str, origin: str) -> Param:
         raise UsageError(f"{origin}: bad param line {value!r}: write 'param: NAME TYPE DEFAULT \"help\"' "
                          f"with TYPE one of {', '.join(TYPES)}")
     name, kind = parts[0], parts[1]
+    if name in RESERVED:
+        raise UsageError(f"{origin}: a parameter cannot be called {name!r} (reserved: {', '.join(RESERVED)})")
     default_text = parts[2] if len(parts) > 2 else "required"
     required = default_text == "required"
     shell = Param(name, kind, None, required, " ".join(parts[3:]))
@@ -161,6 +164,51 @@ def _from_directory(directory: str | None) -> list[NamedQuery]:
         raise UsageError(f"{QUERIES_DIR.env}={directory} is not a directory")
     return [parse(open(os.path.join(directory, name), encoding="utf-8").read(), name[:-4], os.path.join(directory, name))
             for name in sorted(os.listdir(directory)) if name.endswith(".sql")]
+
+
+def params_from_args(args: list[str]) -> dict[str, str]:
+    """``--min-score 0.9 --layer=3`` -> {"min_score": "0.9", "layer": "3"} (values stay strings)."""
+    params: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise UsageError(f"unexpected argument {arg!r}: give parameters as --NAME VALUE")
+        key, sep, value = arg[2:].partition("=")
+        if not sep:
+            if i + 1 >= len(args):
+                raise UsageError(f"--{key} needs a value")
+            value = args[i + 1]
+            i += 1
+        params[key.replace("-", "_")] = value
+        i += 1
+    return params
+
+
+def listing(queries: dict[str, NamedQuery]):
+    """The named queries as a table: name, parameters, description, origin."""
+    import pyarrow as pa
+
+    return pa.table({
+        "name": [q.name for q in queries.values()],
+        "parameters": [q.signature() for q in queries.values()],
+        "description": [q.description for q in queries.values()],
+        "origin": [q.origin for q in queries.values()],
+    })
+
+
+def describe(queries: dict[str, NamedQuery]) -> str:
+    """The named queries as text for a terminal: name and description, then one line per parameter."""
+    lines = []
+    for query in queries.values():
+        origin = "" if query.origin.startswith("nx:") else f"  (from {query.origin})"
+        lines.append(f"{query.name}{origin}")
+        if query.description:
+            lines.append(f"    {query.description}")
+        for param in query.params:
+            lines.append(f"      {param.describe():<40} {param.help}".rstrip())
+        lines.append("")
+    return "\n".join(lines)
 
 
 def named_queries(warehouse: Warehouse) -> dict[str, NamedQuery]:

@@ -17,6 +17,7 @@ import io
 import math
 import os
 import shutil
+import sys
 import uuid
 from decimal import Decimal
 from typing import BinaryIO
@@ -43,6 +44,20 @@ def choose_format(fmt: str | None, output: str | None, terminal: bool) -> str:
     if chosen == "parquet" and output is None and terminal:
         raise UsageError("parquet is binary: give -o FILE or redirect stdout")
     return chosen
+
+
+def emit(table, fmt: str | None = None, output: str | None = None, stdout=None, max_rows: int = MAX_ROWS,
+         text: str | None = None) -> None:
+    """Write a result as the command line does: to ``-o`` or stdout, in the chosen format
+    (``text``, when given, stands for the table in table format)."""
+    stdout = stdout or sys.stdout
+    terminal = stdout.isatty()
+    chosen = choose_format(fmt, output, terminal)
+    if chosen == "table" and text is not None and output is None:
+        stdout.write(text)
+        stdout.flush()
+        return
+    write_result(table, chosen, stdout.buffer, output, terminal=terminal and output is None, max_rows=max_rows)
 
 
 def write_result(table, fmt: str, stream: BinaryIO | None = None, output: str | None = None,
@@ -93,7 +108,7 @@ def _json_default(value):
     return str(value)
 
 
-def _dumps(value) -> bytes:
+def dumps_json(value) -> bytes:
     import orjson  # serializes NaN as null, datetimes as ISO 8601
 
     return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
@@ -105,7 +120,7 @@ def csv_field(value) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
-        return _dumps(value).decode("utf-8")
+        return dumps_json(value).decode("utf-8")
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
     return value
@@ -127,7 +142,7 @@ def write_json(table, stream: BinaryIO) -> None:
     stream.write(b"[")
     for i, row in enumerate(rows(table)):
         stream.write(b"\n" if i == 0 else b",\n")
-        stream.write(_dumps(dict(zip(names, row))))
+        stream.write(dumps_json(dict(zip(names, row))))
     stream.write(b"\n]\n" if table.num_rows else b"]\n")
 
 
@@ -140,7 +155,7 @@ def format_cell(value) -> str:
     if isinstance(value, float):
         return format_float(value)
     if isinstance(value, (list, dict)):
-        text = _dumps(value).decode("utf-8")
+        text = dumps_json(value).decode("utf-8")
     else:
         text = str(value)
     text = text.translate(VISIBLE)
