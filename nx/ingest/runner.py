@@ -129,7 +129,10 @@ def run_plans(plans: list[Plan], source: Source, warehouse: Warehouse, report: I
         return
     # Kinds run one after another: explanations are labelled from the activation records
     # that the collated-activations units of the same run have just written.
-    context = multiprocessing.get_context("spawn")
+    # fork starts workers in milliseconds with nx already imported; but adlfs and fsspec's
+    # HTTP filesystem run an event-loop thread that a forked child must not inherit.
+    local = source.location.protocol == "file" and warehouse.location.protocol == "file"
+    context = multiprocessing.get_context("fork" if local else "spawn")
     with context.Pool(workers, _init_worker, (source.url, warehouse.url)) as pool:
         for plan in plans:
             for result in pool.imap_unordered(_run_in_worker, plan.units):
