@@ -93,8 +93,8 @@ def query(name: str, warehouse: str | Warehouse | None = None, **params):
 
 
 def scan(table: str, warehouse: str | Warehouse | None = None):
-    """A polars LazyFrame over a table, with partition pruning (see ``nx.queries.scan``)."""
-    from nx.queries.scan import scan as scan_table  # polars is imported only by scans
+    """A polars LazyFrame over a table, with partition pruning (see ``nx.queries.frames``)."""
+    from nx.queries.frames import scan as scan_table  # polars is imported only by scans
 
     return scan_table(table, warehouse)
 

@@ -1,0 +1,54 @@
+"""``nx.scan(table)``: a polars LazyFrame over one table, for analysis scripts.
+
+Columns and types are the declared ones (partition keys first, typed by ``hive_schema``, so
+``run=2024-01-01`` stays a string), and a filter on a partition key reads only the matching
+directories. Local warehouses are scanned by polars itself; az:// ones through a pyarrow
+dataset over the warehouse's fsspec filesystem (polars does not know the az://ACCOUNT/...
+spelling nor the credentials nx resolves), which prunes partitions as well. A table with no
+files is an empty frame with the declared schema.
+
+polars is imported here only: ``nx sql`` never pays for it.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from nx.schema import TABLES
+from nx.warehouse import Warehouse
+
+
+def scan(table: str, warehouse: str | Warehouse | None = None) -> pl.LazyFrame:
+    """A LazyFrame over ``table``.
+
+    >>> import polars as pl
+    >>> (nx.scan("explanations").filter(pl.col("layer") == 5)
+    ...    .sort("score", descending=True).head(10).collect())
+    """
+    from nx.errors import UsageError
+    from nx.queries import open_warehouse
+
+    if table not in TABLES:
+        raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+    location = open_warehouse(warehouse)
+    spec = TABLES[table]
+    empty = pl.from_arrow(spec.schema.empty_table())
+    if not location.has_table(table):
+        return empty.lazy()
+    if location.location.protocol == "file":
+        frame = pl.scan_parquet(location.glob(table), hive_partitioning=True,
+                                hive_schema={f.name: empty.schema[f.name] for f in spec.partitions})
+    else:
+        frame = pl.scan_pyarrow_dataset(_dataset(location, table))
+    return frame.select(spec.schema.names)
+
+
+def _dataset(location: Warehouse, table: str):
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    spec = TABLES[table]
+    files = location.list_files(table)
+    partitioning = ds.partitioning(pa.schema(list(spec.partitions)), flavor="hive")
+    return ds.dataset(files, filesystem=location.fs, format="parquet", partitioning=partitioning,
+                      partition_base_dir=location.table_path(table), schema=spec.schema)
+
