@@ -31,45 +31,71 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     if len(statements) > 1:
         raise QueryError(f"give one statement at a time ({len(statements)} were given)")
     (statement,) = statements
-    if statement.type not in ADMITTED or (statement.type == duckdb.StatementType.EXPLAIN
-                                          and not _explains_a_select(con, statement.query)):
-        kind = statement.type.name.replace("_", " ")
-        raise QueryError(f"only SELECT (or EXPLAIN of a SELECT) can be run here, not {kind}: "
-                         "the warehouse is read-only to queries")
-    return statement.query
+    if statement.type == duckdb.StatementType.SELECT:
+        return statement.query
+    if statement.type == duckdb.StatementType.EXPLAIN:
+        inner = _explained(con, statement.query)
+        if inner is not None and inner.type == duckdb.StatementType.SELECT:
+            return statement.query
+        refused = "EXPLAIN " + (_statement_name(inner) if inner is not None else "of this")
+    else:
+        refused = _statement_name(statement)
+    raise QueryError(f"only SELECT (or EXPLAIN of a SELECT) can be run here, not {refused}: "
+                     "the warehouse is read-only to queries")
 
 
-def _explains_a_select(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
-    """Whether an EXPLAIN [ANALYZE] [(options)] statement explains a SELECT."""
-    tokens = [(start, kind) for start, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
-    words = [sql[start:start + 7].lower() for start, _ in tokens]
+def _words(sql: str) -> list[tuple[int, str]]:
+    """(offset, text) of each token that is not a comment."""
+    tokens = duckdb.tokenize(sql)
+    ends = [start for start, _ in tokens[1:]] + [len(sql)]
+    return [(start, sql[start:end].strip()) for (start, kind), end in zip(tokens, ends)
+            if kind != duckdb.token_type.comment]
+
+
+def _statement_name(statement) -> str:
+    """What the statement is called in SQL: its first word (INSTALL, not LOAD), or its type."""
+    words = _words(statement.query)
+    first = words[0][1].upper() if words else ""
+    return first if first.isalpha() and first != "WITH" else statement.type.name
+
+
+def _explained(con: duckdb.DuckDBPyConnection, sql: str):
+    """The statement an EXPLAIN [ANALYZE] [(options)] explains, or None if it cannot be parsed."""
+    words = _words(sql)
     i = 0
-    if i < len(tokens) and words[i] == "explain":
+    if i < len(words) and words[i][1].lower() == "explain":
         i += 1
-    if i < len(tokens) and words[i] in ("analyze", "analyse"):
+    if i < len(words) and words[i][1].lower() in ("analyze", "analyse"):
         i += 1
-    if i < len(tokens) and sql[tokens[i][0]] == "(":
+    starts = [i]
+    if i < len(words) and words[i][1] == "(":  # options, e.g. (FORMAT json), or a parenthesized query
         depth = 0
-        while i < len(tokens):
-            char = sql[tokens[i][0]]
-            depth += char == "("
-            depth -= char == ")"
+        while i < len(words):
+            depth += {"(": 1, ")": -1}.get(words[i][1], 0)
             i += 1
             if depth == 0:
                 break
-    if i >= len(tokens):
-        return False
-    try:
-        inner = con.extract_statements(sql[tokens[i][0]:])
-    except duckdb.Error:
-        return False
-    return len(inner) == 1 and inner[0].type == duckdb.StatementType.SELECT
+        starts.insert(0, i)
+    for start in starts:
+        if start < len(words):
+            try:
+                inner = con.extract_statements(sql[words[start][0]:])
+            except duckdb.Error:
+                continue
+            if len(inner) == 1:
+                return inner[0]
+    return None
 
 
 def lock(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> None:
     """No file but the warehouse's from here on, and no way to change that."""
-    root = warehouse.location.url_of(warehouse.location.path).rstrip("/") + "/"
-    con.execute("set allowed_directories = $dirs", {"dirs": [root]})
+    root = warehouse.location.path.rstrip("/") + "/"
+    if warehouse.location.protocol == "file":
+        allowed = [root]
+    else:  # fsspec globs answer in the filesystem's first protocol (abfs://), the views say az://
+        protocols = warehouse.fs.protocol if isinstance(warehouse.fs.protocol, tuple) else (warehouse.fs.protocol,)
+        allowed = [f"{protocol}://{root.lstrip('/')}" for protocol in protocols]
+    con.execute("set allowed_directories = $dirs", {"dirs": allowed})
     con.execute("set enable_external_access = false")
     con.execute("set lock_configuration = true")
 
