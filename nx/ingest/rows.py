@@ -2,7 +2,9 @@
 
 Flatteners append Python values to per-column lists (cheap: the token and activation lists
 of the parsed JSON are referenced, not copied); Arrow converts each column in one C call.
-Columns a kind derives after conversion (``sequence_id``, ``max_activation``, ...) are left
+A kind may hand a column over already converted (``add_arrow``: e.g. activations parsed
+straight into float64 buffers); such a column is concatenated, not converted. Columns a
+kind derives after conversion (``sequence_id``, ``max_activation``, ...) are left
 out here and added by the kind's ``derive``.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Rows:
         self.columns: dict[str, dict[str, list]] = {
             t: {name: [] for name in TABLES[t].columns.names} for t in tables
         }
+        self.arrow: dict[str, dict[str, list[pa.Array]]] = {t: {} for t in tables}
 
     def column(self, table: str, name: str) -> list:
         return self.columns[table][name]
@@ -28,6 +31,9 @@ class Rows:
         for name, column in self.columns[table].items():
             column.append(values.get(name))
 
+    def add_arrow(self, table: str, name: str, array: pa.Array) -> None:
+        self.arrow[table].setdefault(name, []).append(array)
+
     def count(self, table: str) -> int:
         return len(self.columns[table]["neuron"])
 
@@ -35,6 +41,9 @@ class Rows:
         for table, columns in other.columns.items():
             for name, values in columns.items():
                 self.columns[table][name].extend(values)
+        for table, columns in other.arrow.items():
+            for name, arrays in columns.items():
+                self.arrow[table].setdefault(name, []).extend(arrays)
 
     def to_arrow(self, table: str, derived: tuple[str, ...] = ()) -> pa.Table:
         """Arrow columns in declared types, except the derived ones (filled with nulls
@@ -44,6 +53,12 @@ class Rows:
         arrays = []
         for field in schema:
             if field.name in derived:
+                continue
+            if field.name in self.arrow[table]:
+                array = pa.concat_arrays(self.arrow[table][field.name]).cast(field.type)
+                if len(array) != n:
+                    raise AssertionError(f"{table}.{field.name}: {len(array)} values for {n} rows")
+                arrays.append(array)
                 continue
             values = self.columns[table][field.name]
             if values and len(values) != n:

@@ -77,8 +77,12 @@ def _flatten_all(kind, unit: Unit, source: Source, threads: int) -> list[_File]:
         if f.info is None:
             f.info = FileInfo(len(data), "")
         try:
-            obj, f.note = decode(data)
-            f.rows, skeleton = kind.flatten(obj, unit.layer, f.neuron)
+            fast = kind.flatten_bytes(data, unit.layer, f.neuron) if hasattr(kind, "flatten_bytes") else None
+            if fast is not None:
+                f.rows, skeleton = fast
+            else:
+                obj, f.note = decode(data)
+                f.rows, skeleton = kind.flatten(obj, unit.layer, f.neuron)
             f.skeleton = _json(skeleton)
         except MalformedFile as exc:
             f.status, f.error = "malformed", str(exc)
