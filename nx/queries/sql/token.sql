@@ -20,7 +20,8 @@ with lookup as (
     select layer, neuron, l.lookup_rank, l.average_activation, coalesce(p.top_records, 0) as top_records
     from lookup l full join peaks p using (layer, neuron)
 ), explained as (
-    select layer, neuron, explanation, score from best_explanations where model = $model and run = 'public'
+    select layer, neuron, explanation, score from best_explanations
+    where model = $model and run = 'public' and ($layer is null or layer = $layer)
 )
 select layer, neuron, h.lookup_rank, h.average_activation, h.top_records, e.explanation, e.score
 from hits h
