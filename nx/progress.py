@@ -1,6 +1,8 @@
 """Progress reporting as an injected object: the library counts, the caller draws.
 
-Long functions take ``progress: Progress`` and call ``start(total)`` then ``advance(n, **counts)``;
+Long functions take ``progress: Progress`` and call ``start(total, description)`` (which adds
+to the total and names the stage; it may be called again, e.g. ``start(0, "listing")`` before
+the total is known) then ``advance(n, **counts)``;
 the CLI passes a rich bar, tests pass ``CountingProgress`` and compare its counts with what
 was written.
 """

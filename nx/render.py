@@ -38,7 +38,8 @@ class RichProgress:
             self._bar.start()
             self._task = self._bar.add_task(description or self.unit, total=total, stats=self._fields())
         else:
-            self._bar.update(self._task, total=(self._bar.tasks[0].total or 0) + total)
+            self._bar.update(self._task, total=(self._bar.tasks[0].total or 0) + total,
+                             description=description or self.unit)
 
     def advance(self, n: int = 1, **counts: int) -> None:
         self._done += n

@@ -48,8 +48,10 @@ def _listed(source: Source, kind, layers: list[int] | None, model: str
 
 
 def plan_kind(kind_name: str, source: Source, warehouse: Warehouse, model: str,
-              layers: list[int] | None, neurons: list[int] | None) -> Plan:
+              layers: list[int] | None, neurons: list[int] | None,
+              progress: Progress = NullProgress()) -> Plan:
     kind = kind_module(kind_name)
+    progress.start(0, f"listing {kind_name}")
     listing = _listed(source, kind, layers, model)
     if listing is None:
         dims = PUBLIC_MODELS.get(model)
@@ -110,7 +112,7 @@ def _run_in_worker(unit: Unit) -> UnitResult:
 def run_plans(plans: list[Plan], source: Source, warehouse: Warehouse, report: IngestReport,
               workers: int, progress: Progress) -> None:
     total = sum(len(u.neurons) for p in plans for u in p.units)
-    progress.start(total, "ingest")
+    progress.start(total, "ingesting")
     for plan in plans:
         report.kinds.setdefault(plan.kind, KindCounts()).skipped += plan.skipped
     units = [u for p in plans for u in p.units]
@@ -155,14 +157,14 @@ def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
         if kind == "explanations" and "collated-activations" in kinds:
             # planned after the activation records are in, so that labelling is seen as done
             continue
-        plans.append(plan_kind(kind, source, warehouse, model, layers, neurons))
+        plans.append(plan_kind(kind, source, warehouse, model, layers, neurons, progress))
     if plans and not any(p.found for p in plans) and not (layers is not None and neurons is not None):
         directories = ", ".join(f"{kind_module(k).DIRECTORY}/" for k in kinds)
         raise SourceError(f"nothing to ingest: {source_url} holds none of {directories}")
     try:
         run_plans(plans, source, warehouse, report, workers, progress)
         if "explanations" in kinds and "collated-activations" in kinds:
-            plan = plan_kind("explanations", source, warehouse, model, layers, neurons)
+            plan = plan_kind("explanations", source, warehouse, model, layers, neurons, progress)
             run_plans([plan], source, warehouse, report, workers, progress)
     finally:
         progress.finish()
