@@ -133,7 +133,10 @@ def _parse_param(value: str, origin: str) -> Param:
     default_text = parts[2] if len(parts) > 2 else "required"
     required = default_text == "required"
     shell = Param(name, kind, None, required, " ".join(parts[3:]))
-    default = None if required else convert(default_text, shell, origin)
+    try:
+        default = None if required else convert(default_text, shell, origin)
+    except UsageError:
+        raise UsageError(f"{origin}: bad param line {value!r}: the default is not {kind}") from None
     return Param(name, kind, default, required, shell.help)
 
 

@@ -1,0 +1,165 @@
+"""Named queries: the built-in six, their parameters, and queries users add themselves."""
+from __future__ import annotations
+
+import os
+import statistics
+
+import pytest
+
+import nx
+from nx.errors import QueryError, UsageError
+
+BUILT_IN = ["connections", "layer-stats", "monosemantic", "search", "token", "top-explained"]
+TOP_PARAMS = "--min-score FLOAT (default 0.8), --model STR (default gpt2-xl), --run STR (default public)"
+
+
+def explanation_rows(warehouse) -> list[dict]:
+    return nx.sql("select * from explanations", warehouse).to_pylist()
+
+
+def test_list_names_every_built_in_query_with_its_parameters(cli, warehouse):
+    result = cli("query", "--list", "-w", warehouse, "-f", "table")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if line and not line.startswith(" ")] == BUILT_IN
+    assert "      --min-score FLOAT (default 0.8)          lowest score shown" in lines
+    rows = nx.queries.named_queries(warehouse)
+    assert list(rows) == BUILT_IN
+    as_csv = cli("query", "--list", "-w", warehouse).stdout.splitlines()
+    assert as_csv[0] == "name,parameters,description,origin"
+    assert as_csv[-1].startswith(f'top-explained,"{TOP_PARAMS}",')
+
+
+def test_top_explained_lists_scores_at_or_above_min_score_best_first(warehouse):
+    result = nx.query("top-explained", warehouse, min_score=0.85).to_pylist()
+    expected = sorted((r for r in explanation_rows(warehouse) if r["score"] >= 0.85), key=lambda r: -r["score"])
+    assert [(r["layer"], r["neuron"], r["score"]) for r in result] == \
+        [(r["layer"], r["neuron"], r["score"]) for r in expected]
+    assert len(result) == 4
+
+
+def test_parameters_given_as_strings_are_converted(cli, warehouse):
+    result = cli("query", "top-explained", "--min-score", "0.89", "-w", warehouse)
+    assert result.stdout.splitlines()[0] == "layer,neuron,explanation,score,top_only_score,random_only_score"
+    assert len(result.stdout.splitlines()) == 1 + 3
+    assert cli("query", "top-explained", "--min-score=0.89", "-w", warehouse).stdout == result.stdout
+
+
+def test_monosemantic_ranks_by_random_only_score(warehouse):
+    result = nx.query("monosemantic", warehouse, min_score=0.05).to_pylist()
+    assert result and all(r["random_only_score"] >= 0.05 for r in result)
+    assert [r["random_only_score"] for r in result] == sorted((r["random_only_score"] for r in result), reverse=True)
+
+
+def test_layer_stats_counts_means_and_share_above_the_threshold(warehouse):
+    stats = {r["layer"]: r for r in nx.query("layer-stats", warehouse).to_pylist()}
+    for layer in (0, 1):
+        scores = [r["score"] for r in explanation_rows(warehouse) if r["layer"] == layer]
+        assert stats[layer]["explanations"] == len(scores)
+        assert stats[layer]["mean_score"] == pytest.approx(statistics.mean(scores))
+        assert stats[layer]["median"] == pytest.approx(statistics.median(scores))
+        assert stats[layer]["share_above"] == pytest.approx(sum(s > 0.8 for s in scores) / len(scores))
+
+
+def test_search_is_case_insensitive_and_binds_its_text(warehouse):
+    found = nx.query("search", warehouse, text="DOG").to_pylist()
+    assert {r["explanation"] for r in found} == {"references to dog and cat"}
+    assert nx.query("search", warehouse, text="dog", layer=1).to_pylist() == [f for f in found if f["layer"] == 1]
+    assert nx.query("search", warehouse, text="'; drop table explanations; --").num_rows == 0
+    assert nx.query("search", warehouse, text='"quotes"').num_rows == 2
+
+
+def test_token_finds_neurons_by_lookup_table_and_by_top_record_peaks(warehouse, source_tree):
+    objects = source_tree["objects"]
+    token = " Canadian"
+    result = {(r["layer"], r["neuron"]): r for r in nx.query("token", warehouse, token="Canadian").to_pylist()}
+    by_lookup = {(layer, neuron): obj["tokens"].index(token) for (kind, layer, neuron), obj in objects.items()
+                 if kind == "token-lookups" and token in obj["tokens"]}
+    for key, rank in by_lookup.items():
+        assert result[key]["lookup_rank"] == rank
+    by_peak = {}
+    for (kind, layer, neuron), obj in objects.items():
+        if kind == "collated-activations":
+            for record in obj["most_positive_activation_records"]:
+                peak = max(range(len(record["activations"])), key=lambda i: record["activations"][i], default=None)
+                if peak is not None and record["tokens"][peak].strip() == "Canadian":
+                    by_peak[(layer, neuron)] = by_peak.get((layer, neuron), 0) + 1
+    assert {key: r["top_records"] for key, r in result.items() if r["top_records"]} == by_peak
+    assert set(result) == set(by_lookup) | set(by_peak)
+
+
+def test_connections_lists_the_strongest_neighbours_of_a_neuron(warehouse, source_tree):
+    related = source_tree["objects"][("related-neurons", 1, 1)]
+    result = nx.query("connections", warehouse, layer=1, neuron=1, top=3).to_pylist()
+    upstream_positive = [(r["other_layer"], r["other_neuron"], r["weight"]) for r in result
+                         if r["direction"] == "input" and r["sign"] == "positive"]
+    names = related["c_fc"]["top_positive_neurons"][:3]
+    assert upstream_positive == [(*map(int, n.split("_")), w)
+                                 for n, w in zip(names, related["c_fc"]["top_positive_weights"][:3])]
+    assert [r["direction"] for r in result] == ["input"] * 6  # layer 1 is the last: nothing downstream
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope"], "no named query 'nope'; queries: " + ", ".join(BUILT_IN) + " (see nx query --list)"),
+    (["top-explained", "--min-scor", "1"], f"query 'top-explained' has no parameter 'min_scor'; parameters: {TOP_PARAMS}"),
+    (["top-explained", "--min-score", "high"], "query 'top-explained': --min-score must be float, not 'high'"),
+    (["search"], "query 'search' needs --text; parameters: --text STR (required), --layer INT (default null), "
+                 "--limit INT (default 100), --model STR (default gpt2-xl), --run STR (default public)"),
+    (["top-explained", "0.9"], "unexpected argument '0.9': give parameters as --NAME VALUE"),
+    (["top-explained", "--min-score"], "--min-score needs a value"),
+    ([], "name a query (nx query --list shows them)"),
+])
+def test_bad_names_and_parameters_exit_2_saying_what_exists(cli, warehouse, args, message):
+    result = cli("query", *args, "-w", warehouse)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"nx: error: {message}\n")
+
+
+def _write(path, text: str) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return str(path)
+
+
+def test_users_add_queries_in_the_warehouse_and_in_nx_queries(cli, copied_warehouse, tmp_path, monkeypatch):
+    _write(os.path.join(copied_warehouse, "_queries", "per-layer.sql"),
+           "-- description: neurons per layer\n-- param: model str gpt2-xl \"model\"\n"
+           "select layer, count(*) as n from neurons where model = $model group by layer order by layer\n")
+    mine = tmp_path / "mine"
+    _write(mine / "top-explained.sql", "-- description: my own\n-- param: min_score float 0.5 \"floor\"\n"
+                                       "select count(*) as n from explanations where score >= $min_score\n")
+    monkeypatch.setenv("NX_QUERIES", str(mine))
+    queries = nx.queries.named_queries(copied_warehouse)
+    assert queries["per-layer"].origin == os.path.join(copied_warehouse, "_queries", "per-layer.sql")
+    assert queries["top-explained"].description == "my own"
+    assert cli("query", "per-layer", "-w", copied_warehouse).stdout == "layer,n\n0,4\n1,4\n"
+    assert cli("query", "top-explained", "-w", copied_warehouse).stdout == "n\n6\n"
+    listed = cli("query", "--list", "-w", copied_warehouse, "-f", "table").stdout
+    assert f"top-explained  (from {mine / 'top-explained.sql'})" in listed
+
+
+def test_a_user_query_cannot_write_either(copied_warehouse, tmp_path, monkeypatch):
+    _write(tmp_path / "q" / "evil.sql", f"copy (select 1) to '{copied_warehouse}/evil.csv'\n")
+    monkeypatch.setenv("NX_QUERIES", str(tmp_path / "q"))
+    with pytest.raises(QueryError, match="not COPY"):
+        nx.query("evil", copied_warehouse)
+    assert not os.path.exists(os.path.join(copied_warehouse, "evil.csv"))
+
+
+@pytest.mark.parametrize("line, message", [
+    ("-- param: x float", None),
+    ("-- param: x decimal 1", "bad param line 'x decimal 1'"),
+    ("-- param: 1x int 1", "bad param line '1x int 1'"),
+    ("-- param: x int one", "bad param line 'x int one': the default is not int"),
+    ("-- param: warehouse str w", "a parameter cannot be called 'warehouse'"),
+    ('-- param: x str "unclosed', "bad param line"),
+])
+def test_a_bad_header_names_the_file(tmp_path, monkeypatch, warehouse, line, message):
+    path = _write(tmp_path / "q" / "bad.sql", f"{line}\nselect $x as x\n")
+    monkeypatch.setenv("NX_QUERIES", str(tmp_path / "q"))
+    if message is None:
+        assert nx.query("bad", warehouse, x="2.5").to_pylist() == [{"x": 2.5}]
+        return
+    with pytest.raises(UsageError) as error:
+        nx.queries.named_queries(warehouse)
+    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
