@@ -8,6 +8,7 @@ import pytest
 
 import nx
 from nx.errors import QueryError, UsageError
+from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
 BUILT_IN = ["connections", "layer-stats", "monosemantic", "search", "token", "top-explained"]
 TOP_PARAMS = "--min-score FLOAT (default 0.8), --model STR (default gpt2-xl), --run STR (default public)"

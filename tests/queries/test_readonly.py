@@ -10,6 +10,7 @@ import nx
 from nx.errors import QueryError, UsageError
 from nx.queries import readonly
 from nx.warehouse import Warehouse
+from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
 REFUSED = "only SELECT (or EXPLAIN of a SELECT) can be run here, not {}: the warehouse is read-only to queries"
 

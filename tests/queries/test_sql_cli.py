@@ -10,6 +10,7 @@ import pytest
 import nx
 from nx.errors import UsageError
 from nx.queries.render import choose_format, fit_columns
+from query_fixtures import cli, warehouse  # noqa: F401  (fixtures)
 
 HARD = ("select 1 as n, 0.5 as x, 'nan'::double as nan, null as nothing, 'a,\"b\"\nc' as text, "
         "true as yes, ['\t', ' é'] as tokens")

@@ -13,6 +13,7 @@ from nx.errors import QueryError, WarehouseError
 from nx.queries.views import DERIVED, duckdb_type
 from nx.schema import DATA_TABLES, TABLES
 from nx.warehouse import Warehouse
+from query_fixtures import copied_warehouse, fresh_warehouse, warehouse  # noqa: F401  (fixtures)
 
 
 def described(con, view: str) -> list[tuple[str, str]]:

@@ -1,5 +1,9 @@
 """Fixtures for the query-layer tests: the ingested warehouse, an empty one, a private copy,
-and the command line run in-process."""
+and the command line run in-process; ``plain`` makes rows comparable.
+
+Imported by each test module (``from query_fixtures import ...``) rather than kept in a
+conftest.py: a second module named ``conftest`` would shadow tests/conftest.py for the
+modules that import helpers from it."""
 from __future__ import annotations
 
 import math
@@ -44,6 +48,17 @@ def cli():
     return run
 
 
-def sort_key(row: dict) -> str:
-    """A total order on rows of any table (NaN and None included), for comparing tables."""
-    return repr(sorted((k, "nan" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()))
+def plain(value):
+    """``value`` with every NaN replaced by the string "NaN", so that == compares NaN as equal."""
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def sorted_rows(rows: list[dict]) -> list[dict]:
+    """Rows in a total order (NaN and None included), NaN made comparable: for comparing tables."""
+    return sorted((plain(row) for row in rows), key=lambda row: repr(sorted(row.items())))
