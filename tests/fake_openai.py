@@ -106,7 +106,7 @@ class FakeOpenAI:
         self.faults: list[Fault] = []
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
@@ -246,6 +246,12 @@ def _usage(prompt: int, completion: int) -> dict:
 
 def _error(message: str, code: str | None = None) -> dict:
     return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # Clients hang up on purpose here (timeouts, interrupted runs): not worth a traceback.
+        pass
 
 
 def _handler(fake: FakeOpenAI):

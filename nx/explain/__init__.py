@@ -167,7 +167,16 @@ async def _execute(config, store, todo, report, progress, parameters, versions, 
         store.write_run(record(None))
         progress.start(len(todo), f"explain {config.run}")
         queue = iter(todo)
-        await asyncio.gather(*(worker(queue) for _ in range(min(concurrency, len(todo)))))
+        workers = [asyncio.ensure_future(worker(queue)) for _ in range(min(concurrency, len(todo)))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # Interrupted or failed: end the other workers here, so that no task outlives the
+            # loop and every neuron finished by now is in ``pending`` for the flush below.
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
         flush()
         store.write_run(record(runs.now()))
         progress.finish()
