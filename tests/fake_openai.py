@@ -40,6 +40,7 @@ MODELS = {
     "fake-completion": {"completions", "chat"},           # a self-hosted model (vLLM-like)
     "fake-chat": {"chat", "chat-logprobs"},               # a hosted chat model with logprobs
     "fake-reasoner": {"chat", "reasoning"},               # no logprobs, max_completion_tokens only
+    "fake-davinci": {"completions", "logprobs-5"},         # OpenAI's legacy completions limit
 }
 
 
@@ -148,6 +149,8 @@ class FakeOpenAI:
         if path == "/v1/completions":
             if "completions" not in can:
                 return 404, _error("This is a chat model and not supported in the v1/completions endpoint.")
+            if "logprobs-5" in can and (body.get("logprobs") or 0) > 5:
+                return 400, _error("The maximum value for logprobs is 5.", "invalid_value")
             return 200, self._completion(body)
         if "reasoning" in can:
             if "max_tokens" in body:

@@ -7,8 +7,9 @@ the client's own retries off) and owns:
 - classification: a request that still fails raises ``RequestFailed`` with a one-line reason;
   ``fatal`` marks what will fail for every neuron alike (key, model, exhausted quota), so the
   run stops instead of burning through the list; ``Unparseable`` is a reply that is not JSON;
-- adapting once to models that reject ``max_tokens`` (wanting ``max_completion_tokens``) or a
-  non-default ``temperature`` (reasoning models), then sending every later request that way;
+- adapting once per endpoint and model to a 400 that names a parameter: ``max_tokens`` where
+  ``max_completion_tokens`` is wanted or a non-default ``temperature`` (reasoning models), too
+  many logprobs (OpenAI's legacy completions allow 5); later requests are sent that way;
 - token usage, request and retry counts;
 - the key's secrecy: it goes to the server and nowhere else; reasons are passed through
   ``redact`` before anyone stores them.
@@ -94,9 +95,8 @@ class Client:
         self.backoff = BACKOFF_SECONDS if backoff is None else backoff
         self.usage = Usage()
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
-        self._renamed: dict[str, str] = {}
-        self._dropped: set[str] = set()
-        self._capped: dict[str, int] = {}
+        # What each (endpoint, model) refused, so later requests are sent its way at once.
+        self._adapted: dict[tuple[str, str], _Adaptation] = {}
 
     async def close(self) -> None:
         await self._openai.close()
@@ -117,8 +117,7 @@ class Client:
     def _send(self, endpoint: str, params: dict):
         if endpoint == "models":
             return self._openai.models.with_raw_response.list()
-        params = {self._renamed.get(k, k): min(v, self._capped[k]) if k in self._capped else v
-                  for k, v in params.items() if k not in self._dropped}
+        params = self._adaptation(endpoint, params).apply(params)
         if endpoint == "completions":
             return self._openai.completions.with_raw_response.create(**params)
         return self._openai.chat.completions.with_raw_response.create(**params)
@@ -132,7 +131,7 @@ class Client:
                     raw = await self._send(endpoint, params)
                     content = raw.http_response.content
                 except self._errors.APIStatusError as exc:
-                    if self._adapt(exc):
+                    if self._adaptation(endpoint, params).learn(exc):
                         continue
                     failure, wait = self._status_failure(exc, attempt)
                 except self._errors.APIConnectionError as exc:  # timeouts are a subclass
@@ -180,23 +179,39 @@ class Client:
         ceiling = min(self.backoff * 2 ** attempt, 30.0)
         return ceiling * (0.5 + random.random() / 2)
 
-    def _adapt(self, exc) -> bool:
-        """Change a parameter a model refused with 400 for this and later requests (once each)."""
+    def _adaptation(self, endpoint: str, params: dict) -> "_Adaptation":
+        return self._adapted.setdefault((endpoint, str(params.get("model"))), _Adaptation())
+
+
+class _Adaptation:
+    """Parameters one model refused with 400, changed once and then for every request."""
+
+    def __init__(self) -> None:
+        self.renamed: dict[str, str] = {}
+        self.dropped: set[str] = set()
+        self.capped: dict[str, int] = {}
+
+    def apply(self, params: dict) -> dict:
+        return {self.renamed.get(k, k): min(v, self.capped[k]) if k in self.capped else v
+                for k, v in params.items() if k not in self.dropped}
+
+    def learn(self, exc) -> bool:
+        """True if the refusal names something to change (and it was not changed already)."""
         if exc.status_code != 400:
             return False
         message = _error_message(exc).lower()
-        if "max_completion_tokens" in message and "max_tokens" not in self._renamed:
-            self._renamed["max_tokens"] = "max_completion_tokens"
+        if "max_completion_tokens" in message and "max_tokens" not in self.renamed:
+            self.renamed["max_tokens"] = "max_completion_tokens"   # reasoning models
             return True
-        if "temperature" in message and "temperature" not in self._dropped and (
+        if "temperature" in message and "temperature" not in self.dropped and (
                 "unsupported" in message or "not support" in message or "only the default" in message):
-            self._dropped.add("temperature")
+            self.dropped.add("temperature")
             return True
         # OpenAI's legacy completions allow at most 5 logprobs; the paper asked for 15.
         name = "top_logprobs" if "top_logprobs" in message else "logprobs" if "logprobs" in message else None
         limit = re.search(r"(?:maximum|at most|less than or equal to|<=)\D{0,30}?(\d+)", message)
-        if name and limit and name not in self._capped:
-            self._capped[name] = int(limit.group(1))
+        if name and limit and name not in self.capped:
+            self.capped[name] = int(limit.group(1))
             return True
         return False
 

@@ -158,22 +158,28 @@ def _first_choice(body: dict) -> dict:
 def _value_lines(text: str, count: int) -> list[tuple[str, int]]:
     """(value as written, its character offset) of each token line of a chat reply.
 
-    The lines between the last <start> and the following <end> (or all lines without them);
-    the value is the last field of a line. The number of lines must equal the token count.
+    The lines after the last line reading <start> and before the next reading <end> (all
+    lines without them); the value is the last field of a line. A token that contains
+    "<end>" cannot end the block: its line carries a value. The number of lines must equal
+    the number of tokens.
     """
-    begin = text.rfind("<start>")
-    begin = begin + len("<start>") if begin >= 0 else 0
-    end = text.find("<end>", begin)
-    end = end if end >= 0 else len(text)
-    found, offset = [], begin
-    for line in text[begin:end].split("\n"):
-        stripped = line.rstrip()
-        if stripped.strip() and not stripped.strip().startswith("```"):
-            field = re.search(r"(\S+)$", stripped)
-            if not field or not _NUMBER.match(field.group(1)):
-                raise Unparseable(f"line {len(found)} of the reply has no number: {stripped[-40:]!r}")
-            found.append((field.group(1), offset + field.start(1)))
+    lines, offset = [], 0
+    for line in text.split("\n"):
+        lines.append((line, offset))
         offset += len(line) + 1
+    marks = [i for i, (line, _) in enumerate(lines) if line.strip() == "<start>"]
+    body = lines[marks[-1] + 1:] if marks else lines
+    found = []
+    for line, offset in body:
+        stripped = line.rstrip()
+        if stripped.strip() == "<end>":
+            break
+        if not stripped.strip() or stripped.strip().startswith("```"):
+            continue
+        field = re.search(r"(\S+)$", stripped)
+        if not field or not _NUMBER.match(field.group(1)):
+            raise Unparseable(f"line {len(found)} of the reply has no number: {stripped[-40:]!r}")
+        found.append((field.group(1), offset + field.start(1)))
     if len(found) != count:
         raise Unparseable(f"the reply has {len(found)} token lines for {count} tokens")
     return found
