@@ -37,7 +37,8 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
     Raises UsageError (bad arguments, or a run resumed with other models/simulator/prompts),
     NotFoundError (no activation records for the layers), ApiError (no key for OpenAI, key or
     model refused, server unreachable, simulator unsupported: checked before any neuron),
-    WarehouseError (the warehouse cannot be written). KeyboardInterrupt leaves whole batches.
+    WarehouseError (the warehouse cannot be written). Interrupted (KeyboardInterrupt) or
+    killed, it leaves only whole neurons behind; calling it again resumes.
     """
     from nx.explain import inputs, prompts, runs
     from nx.explain.neuron import RunConfig
@@ -45,6 +46,7 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
 
     _check_arguments(model, layers, neurons, explainer, simulator, explainer_model, simulator_model,
                      concurrency, batch_size, timeout, max_retries)
+    layers = list(dict.fromkeys(layers))
     runs.check_run_name(run)
     started, clock = runs.now(), time.monotonic()
     store = runs.RunStore(warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse), model, run)
@@ -53,19 +55,22 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
                             "explainer": explainer, "simulator": simulator, "calibrate": calibrate,
                             "prompt_versions": json.dumps(versions, sort_keys=True)})
     store.warehouse.check_writable()
-    items = [item for layer in layers
-             for item in inputs.load_layer(store.warehouse, model, layer, neurons, explainer)]
-    if all(item.top == [] and item.random == [] for item in items):
-        raise NotFoundError(f"no activation records for model {model} layer(s) "
-                            f"{runs.compact_ranges(layers)} in {store.warehouse.url}; ingest them first")
+    available = {layer: inputs.neurons_with_records(store.warehouse, model, layer) for layer in layers}
+    empty = [layer for layer in layers if not available[layer]]
+    chosen = [(layer, neuron) for layer in layers
+              for neuron in (dict.fromkeys(neurons) if neurons is not None else sorted(available[layer]))]
+    if empty or not any(neuron in available[layer] for layer, neuron in chosen):
+        where = f"layer(s) {runs.compact_ranges(empty)}" if empty else "the chosen neurons"
+        raise NotFoundError(f"no activation records for model {model} {where} in "
+                            f"{store.warehouse.url}; ingest them first")
     config = RunConfig(model, run, explainer_model, simulator_model, explainer, simulator, calibrate,
                        prompts.version(explainer, simulator))
     report = ExplainReport(run, model, explainer_model, simulator_model, explainer, simulator,
                            config.prompt_version)
     store.repair()
     scored = {layer: store.scored_neurons(layer) for layer in layers}
-    todo = [item for item in items if item.neuron not in scored[item.layer]]
-    report.skipped = len(items) - len(todo)
+    todo = [(layer, neuron) for layer, neuron in chosen if neuron not in scored[layer]]
+    report.skipped = len(chosen) - len(todo)
     if todo:
         key = settings.resolve(settings.OPENAI_API_KEY, api_key)
         url = settings.resolve(settings.OPENAI_BASE_URL, base_url)
@@ -76,8 +81,9 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
                       "neurons": runs.compact_ranges(neurons) if neurons is not None else "all",
                       "calibrate": calibrate, "concurrency": concurrency, "timeout": timeout,
                       "max_retries": max_retries, "batch_size": batch_size}
-        _run_coroutine(_execute(config, store, todo, report, progress, parameters, versions,
-                                started, url, key, concurrency, timeout, max_retries, batch_size))
+        items = inputs.stream(store.warehouse, model, todo, explainer, available)
+        _run_coroutine(_execute(config, store, items, len(todo), report, progress, parameters,
+                                versions, started, url, key, concurrency, timeout, max_retries, batch_size))
     report.seconds = time.monotonic() - clock
     return report
 
@@ -115,8 +121,8 @@ def _run_coroutine(coroutine) -> None:
         pool.submit(asyncio.run, coroutine).result()
 
 
-async def _execute(config, store, todo, report, progress, parameters, versions, started, url, key,
-                   concurrency, timeout, max_retries, batch_size) -> None:
+async def _execute(config, store, items, total, report, progress, parameters, versions, started, url,
+                   key, concurrency, timeout, max_retries, batch_size) -> None:
     from nx.explain import runs
     from nx.explain.client import Client
     from nx.explain.neuron import process
@@ -144,8 +150,9 @@ async def _execute(config, store, todo, report, progress, parameters, versions, 
             store.write_batch(batch)
             store.write_run(record(None))
 
-    async def worker(queue) -> None:
-        for item in queue:
+    async def worker(items) -> None:
+        # Workers share one iterator; next() runs between awaits, so each item goes to one.
+        for item in items:
             if stop:
                 return
             result = await process(client, config, item)
@@ -165,9 +172,8 @@ async def _execute(config, store, todo, report, progress, parameters, versions, 
         await probe(client, explainer_model=config.explainer_model,
                     simulator_model=config.simulator_model, simulator=config.simulator)
         store.write_run(record(None))
-        progress.start(len(todo), f"explain {config.run}")
-        queue = iter(todo)
-        workers = [asyncio.ensure_future(worker(queue)) for _ in range(min(concurrency, len(todo)))]
+        progress.start(total, f"explain {config.run}")
+        workers = [asyncio.ensure_future(worker(items)) for _ in range(min(concurrency, total))]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -187,6 +193,6 @@ async def _execute(config, store, todo, report, progress, parameters, versions, 
         report.completion_tokens = client.usage.completion_tokens
         report.requests = client.usage.requests
         report.retries = client.usage.retries
-        report.remaining = len(todo) - report.ok - report.failed
+        report.remaining = total - report.ok - report.failed
         report.stopped = stop[0] if stop else None
         await client.close()

@@ -136,7 +136,9 @@ class Client:
                     failure, wait = self._status_failure(exc, attempt)
                 except self._errors.APIConnectionError as exc:  # timeouts are a subclass
                     kind = "timed out" if isinstance(exc, self._errors.APITimeoutError) else "connection failed"
-                    failure, wait = RequestFailed(f"{kind}: {redact(str(exc), self._key)}"), self._backoff(attempt)
+                    cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+                    failure = RequestFailed(f"{kind}: {redact(str(exc) + cause, self._key)}")
+                    wait = self._backoff(attempt)
                 else:
                     return self._decode(content)
                 if wait is None or attempt >= self.max_retries:
