@@ -48,7 +48,7 @@ def neuron_records(neuron: int) -> tuple[list, list]:
     return top, random
 
 
-def build_warehouse(root, neurons=tuple(LETTERS), lookups=True) -> Warehouse:
+def build_warehouse(root, neurons=tuple(LETTERS), lookups=True, layers=(LAYER,)) -> Warehouse:
     warehouse = Warehouse(str(root))
     rows, lookup_rows = [], []
     for neuron in neurons:
@@ -61,12 +61,13 @@ def build_warehouse(root, neurons=tuple(LETTERS), lookups=True) -> Warehouse:
         words = WORDS[LETTERS[neuron]] + COMMON[:4]
         lookup_rows += [{"neuron": neuron, "rank": rank, "token": token, "average_activation": 5.0 - rank * 0.5,
                          "extras": None} for rank, token in enumerate(words)]
-    partition = {"model": MODEL, "layer": LAYER}
-    warehouse.write_file("activation_records", partition, "part-00000",
-                         pa.Table.from_pylist(rows, schema=TABLES["activation_records"].columns))
-    if lookups:
-        warehouse.write_file("token_lookups", partition, "part-00000",
-                             pa.Table.from_pylist(lookup_rows, schema=TABLES["token_lookups"].columns))
+    for layer in layers:   # every layer gets the same neurons
+        partition = {"model": MODEL, "layer": layer}
+        warehouse.write_file("activation_records", partition, "part-00000",
+                             pa.Table.from_pylist(rows, schema=TABLES["activation_records"].columns))
+        if lookups:
+            warehouse.write_file("token_lookups", partition, "part-00000",
+                                 pa.Table.from_pylist(lookup_rows, schema=TABLES["token_lookups"].columns))
     return warehouse
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import nx.explain
-from explain_data import LAYER, MODEL
-from nx.explain import calibration, prompts, simulators, splits
+from explain_data import LAYER, MODEL, build_warehouse, neuron_records
+from nx.explain import calibration, inputs, prompts, simulators, splits
 from nx.explain.client import Unparseable, _retry_after, display_url, redact
 from nx.explain.report import ExplainReport
 
@@ -122,3 +122,22 @@ def test_importing_explain_loads_neither_openai_nor_the_warehouse():
     code = "import sys, nx.explain; print(sorted(m for m in ('openai', 'httpx', 'duckdb', 'nx.warehouse') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_records_are_streamed_in_chunks_in_order(warehouse):
+    todo = [(LAYER, 0), (LAYER, 1), (LAYER, 77), (LAYER, 2)]
+    items = list(inputs.stream(warehouse, MODEL, todo, "token-activations", {LAYER: {0, 1, 2}}, chunk=2))
+    assert [(i.neuron, i.missing) for i in items] == [(0, None), (1, None), (77, inputs.NO_RECORDS), (2, None)]
+    assert [len(i.top) for i in items] == [20, 20, 0, 20] and [len(i.random) for i in items] == [15, 15, 0, 15]
+    top, random = neuron_records(1)
+    assert items[1].top == [(list(t), list(a)) for t, a in top[:20]]          # by rank, as stored
+    assert items[1].random == [(list(t), list(a)) for t, a in random[:15]]
+
+
+def test_several_layers_in_one_run(fake, tmp_path):
+    warehouse = build_warehouse(tmp_path / "w", neurons=(0, 1), layers=(3, LAYER))
+    report = nx.explain.run(warehouse=warehouse, layers=[LAYER, 3, LAYER], run="two", base_url=fake.url,
+                            explainer_model="fake-chat", simulator_model="fake-chat", simulator="sampling")
+    assert report.ok == 4
+    rows = warehouse.read_table("explanations", {"model": MODEL, "run": "two"}).to_pylist()
+    assert sorted((r["layer"], r["neuron"]) for r in rows) == [(3, 0), (3, 1), (LAYER, 0), (LAYER, 1)]
