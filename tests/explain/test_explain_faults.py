@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import nx.explain
+from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL
 from fake_openai import Fault, is_simulation
 

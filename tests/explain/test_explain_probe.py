@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import nx.explain
+from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL
 from fake_openai import Fault, FakeOpenAI, is_simulation
 from nx.errors import ApiError, NotFoundError, UsageError

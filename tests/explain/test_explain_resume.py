@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 import nx.explain
+from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL
 from fake_openai import Fault, is_simulation
 from nx.errors import UsageError

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 import nx.explain
+from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL, explanation_of, expected_scores
 from nx.progress import CountingProgress
 

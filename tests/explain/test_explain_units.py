@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nx.explain
+from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL, build_warehouse, neuron_records
 from nx.explain import calibration, inputs, prompts, simulators, splits
 from nx.explain.client import Unparseable, _retry_after, display_url, redact

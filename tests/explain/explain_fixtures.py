@@ -1,4 +1,10 @@
-"""Fixtures of the explain tests: a fake OpenAI server and a warehouse of rule-following neurons."""
+"""Fixtures of the explain tests: a fake OpenAI server and a warehouse of rule-following neurons.
+
+Imported by each test module (``from explain_fixtures import fake, warehouse``) rather than
+kept in a conftest.py: a second module named ``conftest`` would shadow tests/conftest.py for the
+test modules that import helpers from it. tests/conftest.py already keeps OPENAI_API_KEY and
+OPENAI_BASE_URL out of every test.
+"""
 from __future__ import annotations
 
 import sys
@@ -25,9 +31,3 @@ def fake():
 def warehouse(tmp_path):
     return build_warehouse(tmp_path / "warehouse")
 
-
-@pytest.fixture(autouse=True)
-def _no_openai_environment(monkeypatch):
-    # A developer's real key or server must never be used by these tests.
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
