@@ -69,7 +69,10 @@ async def process(client: Client, config: RunConfig, item: NeuronInput) -> Neuro
         result.tokens = usage.tokens
         return result
     finally:
-        NEURON_USAGE.reset(token)
+        try:
+            NEURON_USAGE.reset(token)
+        except ValueError:   # closed outside its task (interpreter shutdown): nothing to restore
+            pass
 
 
 def failed(config: RunConfig, item: NeuronInput, reason: str, fatal: bool = False) -> NeuronResult:
