@@ -140,10 +140,11 @@ def sql(
     SQL errors print DuckDB's message and exit with 1.
     """
     import nx.queries
-    from nx.queries.render import emit
+    from nx.queries.render import choose_format, emit
 
     text = sys.stdin.read() if statement == "-" else statement
-    emit(nx.queries.sql(text, warehouse), fmt, output, max_rows=max_rows)
+    fmt = choose_format(fmt, output, sys.stdout.isatty())
+    emit(nx.queries.sql(text, warehouse, arrow=fmt == "parquet"), fmt, output, max_rows=max_rows)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -165,8 +166,9 @@ def query(
     import nx.queries
     from nx.errors import UsageError
     from nx.queries.named import describe, listing, params_from_args
-    from nx.queries.render import emit
+    from nx.queries.render import choose_format, emit
 
+    fmt = choose_format(fmt, output, sys.stdout.isatty())
     if list_queries:
         if name or ctx.args:
             raise UsageError("--list takes no query name or parameters")
@@ -175,7 +177,8 @@ def query(
         return
     if not name:
         raise UsageError("name a query (nx query --list shows them)")
-    emit(nx.queries.query(name, warehouse, **params_from_args(ctx.args)), fmt, output, max_rows=max_rows)
+    result = nx.queries.query(name, warehouse, arrow=fmt == "parquet", **params_from_args(ctx.args))
+    emit(result, fmt, output, max_rows=max_rows)
 
 
 @app.command()
@@ -228,10 +231,91 @@ def export(
     print(report)
 
 # -- explain --------------------------------------------------------------------------------
-# EXPLAIN-COMMAND
+@app.command()
+@handles_errors
+def explain(
+    layers: str = typer.Option(..., "--layers", help="Layers to explain, as ranges and lists: 9 or 0-3,7."),
+    neurons: Optional[str] = typer.Option(
+        None, "--neurons", help="Neurons in each layer: 6236,100-120. [default: every neuron with activation records]"),
+    run: str = typer.Option(..., "--run", help="Name of the run: its explanations are written under run=NAME. "
+                                               "Re-running the same command resumes it."),
+    explainer_model: str = typer.Option(..., "--explainer-model", help="Model that writes the explanations."),
+    simulator_model: str = typer.Option(..., "--simulator-model", help="Model that simulates activations from them."),
+    explainer: str = typer.Option(
+        "token-activations", "--explainer",
+        help="token-activations (the paper's: top records as token/0-10 activation pairs) or token-lookup "
+             "(the neuron's token lookup table)."),
+    simulator: str = typer.Option(
+        "all-at-once", "--simulator",
+        help="all-at-once (the paper's: completions with echo + logprobs, e.g. vLLM, llama.cpp), chat-logprobs "
+             "(chat models with top_logprobs: expected value of the 0-10 digits) or sampling (any chat model: "
+             "parses sampled numbers)."),
+    base_url: Optional[str] = typer.Option(
+        None, "--base-url", envvar="OPENAI_BASE_URL",
+        help="OpenAI-compatible server, e.g. http://localhost:8000/v1. The key comes from OPENAI_API_KEY only."),
+    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Calibrate simulations linearly on the paper's "
+                                                             "calibration split before scoring."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds before a request is retried."),
+    max_retries: int = typer.Option(5, "--max-retries", help="Retries of a request after 429, 5xx, timeouts and "
+                                                             "dropped connections."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Neurons written per batch (a crash loses at most "
+                                                            "the batch in flight)."),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP),
+    json_report: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Generate, simulate and score new explanations; write them back as run NAME.
+
+    Scores follow the paper: pooled ev-correlation, r-squared and absolute-deviation scores on
+    the valid split (5 top + 5 random records), plus top-only and random-only scores. Failed
+    neurons are stored with their reason and no score, and are retried when the command is
+    run again. Compare with the public run: nx sql "select run, avg(score) from explanations
+    group by run".
+    """
+    import nx.explain
+    from nx.progress import NullProgress
+    from nx.ranges import parse_ranges
+    from nx.render import RichProgress
+
+    progress = NullProgress() if quiet else RichProgress("neurons", ("failed", "tokens"))
+    report = nx.explain.run(
+        warehouse=warehouse, model=model, layers=parse_ranges(layers, "layer"),
+        neurons=parse_ranges(neurons, "neuron"), run=run, explainer_model=explainer_model,
+        simulator_model=simulator_model, explainer=explainer, simulator=simulator, base_url=base_url,
+        concurrency=concurrency, calibrate=calibrate, timeout=timeout, max_retries=max_retries,
+        batch_size=batch_size, progress=progress)
+    if json_report:
+        import json
+
+        print(json.dumps(report.asdict(), indent=2))
+    else:
+        print(report)
+    raise typer.Exit(int(ExitCode.FAILED if report.failed or report.stopped else ExitCode.OK))
 
 # -- serve ----------------------------------------------------------------------------------
-# SERVE-COMMAND
+@app.command()
+@handles_errors
+def serve(
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    port: int = typer.Option(8000, "--port", "-p", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but loopback exposes "
+                                                         "the warehouse to the network (a warning says so)."),
+    workers: int = typer.Option(4, "--workers", min=1, max=64, help="Queries run at once; more wait their turn."),
+    query_timeout: float = typer.Option(10.0, "--query-timeout", min=0.1,
+                                        help="Seconds a query may run before it is stopped with a clear message."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the viewer in a web browser."),
+):
+    """Start the neuron viewer, a local web app over the warehouse (local or az://), read-only.
+
+    Neuron pages with every pane of OpenAI's viewer, search, layer statistics, run comparison
+    and a read-only SQL box; every page has a JSON twin (add .json to its path).
+    """
+    import nx.web
+
+    nx.web.serve(warehouse, host=host, port=port, workers=workers, query_timeout=query_timeout,
+                 open_browser=open_browser)
 
 
 def main() -> None:
