@@ -1,0 +1,159 @@
+"""The ASGI app: routes (each page and its JSON twins), static files, headers, lifespan.
+
+``create_app(warehouse)`` checks the warehouse at once (a missing one is a WarehouseError
+before any server starts) and returns a Starlette app; its lifespan opens the shared
+``Database`` (views + pool + time limit), the in-memory ``Index`` (loading it in the
+background right away) and the neuron ``FileIndex``, and closes them on shutdown.
+
+Plotly's JavaScript comes from the ``plotly`` package itself (``plotly/package_data/
+plotly.min.js``), gzipped once in memory and served from ``/static/plotly.min.js``: no CDN,
+so the viewer works on an air-gapped cluster. Every answer carries a Content-Security-Policy
+that allows scripts from the viewer only, as a second wall behind escaping.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import importlib.util
+import os
+import threading
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from nx.queries import open_warehouse
+from nx.warehouse import Warehouse
+from nx.web import pages
+from nx.web.database import Database
+from nx.web.index import Index
+from nx.web.neuron_data import FileIndex
+from nx.web.respond import error
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                 b"img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                                 b"form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class SecurityHeaders:
+    """Add ``SECURITY_HEADERS`` to every HTTP response (plain ASGI: no per-request task)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class Plotly:
+    """plotly.min.js from the installed plotly package, gzipped once."""
+
+    def __init__(self):
+        spec = importlib.util.find_spec("plotly")  # locate only: importing plotly's Python side is slow
+        self.path = (os.path.join(spec.submodule_search_locations[0], "package_data", "plotly.min.js")
+                     if spec and spec.submodule_search_locations else None)
+        self._gzipped: bytes | None = None
+        self._lock = threading.Lock()
+
+    def body(self) -> bytes:
+        with self._lock:
+            if self._gzipped is None:
+                with open(self.path, "rb") as f:
+                    self._gzipped = gzip.compress(f.read(), compresslevel=6, mtime=0)
+        return self._gzipped
+
+    async def endpoint(self, request: Request) -> Response:
+        if not self.path or not os.path.exists(self.path):
+            return error(request, 404, "plotly is not installed: pip install plotly (the pictures need it)")
+        body = await asyncio.to_thread(self.body)
+        headers = {"Cache-Control": "public, max-age=86400", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(body, media_type="text/javascript", headers={**headers, "Content-Encoding": "gzip"})
+        return Response(gzip.decompress(body), media_type="text/javascript", headers=headers)
+
+
+async def not_found(request: Request, exc) -> Response:
+    return error(request, 404, f"no page at {request.url.path}: start from /")
+
+
+async def not_allowed(request: Request, exc) -> Response:
+    return error(request, 405, f"{request.method} is not allowed on {request.url.path}")
+
+
+def twins(path: str, endpoint, api: str | None = None, methods=("GET",)) -> list[Route]:
+    """The page, its ``.json`` twin and its ``/api/`` twin."""
+    methods = list(methods)
+    return [Route(f"{path}.json", endpoint, methods=methods), Route(f"/api{api or path}", endpoint, methods=methods),
+            Route(path, endpoint, methods=methods)]
+
+
+def routes(plotly: Plotly) -> list:
+    static = os.path.join(os.path.dirname(__file__), "static")
+    return [
+        Route("/index.json", pages.home), Route("/api/home", pages.home), Route("/", pages.home),
+        *twins("/search", pages.search),
+        *twins("/neuron/{layer}/{neuron}", pages.neuron),
+        *twins("/random", pages.random_neuron),
+        *twins("/queries", pages.queries),
+        *twins("/queries/{name}", pages.query),
+        *twins("/compare", pages.compare),
+        Route("/sql.csv", pages.sql_download, methods=["GET", "POST"]),
+        Route("/sql.parquet", pages.sql_download, methods=["GET", "POST"]),
+        *twins("/sql", pages.sql, methods=("GET", "POST")),
+        Route("/static/plotly.min.js", plotly.endpoint),
+        Mount("/static", StaticFiles(directory=static)),
+    ]
+
+
+async def _warm(index: Index) -> None:
+    """Load the index before the first page asks (a failure is reported to that page)."""
+    with contextlib.suppress(Exception):
+        await index.ready()
+
+
+def create_app(warehouse: str | Warehouse | None = None, *, workers: int = 4, query_timeout: float = 10.0,
+               queue_timeout: float = 30.0, index_ttl: float = 30.0, memory_limit: str | None = None) -> Starlette:
+    """The viewer over ``warehouse`` (flag > NX_WAREHOUSE > ./nx-warehouse), local or az://.
+
+    ``workers`` queries run at once, each stopped after ``query_timeout`` seconds; a request
+    waits at most ``queue_timeout`` for a worker; the index is checked every ``index_ttl``."""
+    location = open_warehouse(warehouse)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        database = Database(location, workers=workers, timeout=query_timeout, queue_timeout=queue_timeout,
+                            memory_limit=memory_limit)
+        app.state.database = database
+        app.state.index = Index(database, ttl=index_ttl)
+        app.state.files = FileIndex(location)
+        warm = asyncio.create_task(_warm(app.state.index))
+        try:
+            yield
+        finally:
+            warm.cancel()
+            database.close()
+
+    app = Starlette(
+        routes=routes(Plotly()), lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders), Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)],
+        exception_handlers={404: not_found, 405: not_allowed},
+    )
+    app.state.warehouse = location
+    return app

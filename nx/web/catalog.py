@@ -1,0 +1,99 @@
+"""What the warehouse holds for one model, in brief: layers, neurons, runs (``Catalog``).
+
+Every page needs the layers and neuron counts (to check a URL's numbers and draw
+previous/next links) and the runs (for the filters and the comparison page). The index
+(``index.py``) builds one ``Catalog`` per model each time it loads. ``random_neuron`` picks
+from the neurons that exist, so it never lands on a hole.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+KEYS_SQL = """
+select layer, neuron from explanations where model = $model
+union
+select layer, neuron from neuron_keys where model = $model
+order by layer, neuron
+"""
+
+RUNS_SQL = """
+with counted as (
+    select run, count(*) as explanations, count(distinct (layer, neuron)) as neurons,
+           avg(score) as mean_score, min(layer) as first_layer, max(layer) as last_layer
+    from explanations where model = $model group by run
+)
+select c.*, r.explainer_model, r.simulator_model, r.explainer, r.simulator, r.prompt_versions,
+       r.started_at, r.ended_at, r.neurons_ok, r.neurons_failed
+from counted c left join runs r on r.model = $model and r.run = c.run
+order by c.run = 'public' desc, c.run
+"""
+
+MODELS_SQL = "select distinct model from explanations union select distinct model from neuron_keys order by 1"
+
+
+@dataclass
+class Catalog:
+    """One model's layers, neurons per layer and runs, as of ``loaded_at``."""
+
+    model: str
+    layers: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    neurons: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # parallel to layers
+    runs: list[dict] = field(default_factory=list)
+    loaded_at: float = 0.0
+
+    @property
+    def layer_list(self) -> list[int]:
+        return sorted(set(self.layers.tolist()))
+
+    def has_layer(self, layer: int) -> bool:
+        return bool(np.any(self.layers == layer))
+
+    def neuron_count(self, layer: int) -> int:
+        """One more than the highest neuron index of the layer (0: layer absent)."""
+        found = self.neurons[self.layers == layer]
+        return int(found.max()) + 1 if len(found) else 0
+
+    def run_names(self) -> list[str]:
+        return [r["run"] for r in self.runs]
+
+    def random_neuron(self) -> tuple[int, int] | None:
+        if not len(self.layers):
+            return None
+        i = random.randrange(len(self.layers))
+        return int(self.layers[i]), int(self.neurons[i])
+
+    def navigation(self, layer: int, neuron: int) -> dict:
+        """Where previous/next neuron and layer up/down lead (None at the edges)."""
+        layers = self.layer_list
+        up = [l for l in layers if l < layer]
+        down = [l for l in layers if l > layer]
+        count = self.neuron_count(layer)
+
+        def at(l: int) -> dict:
+            return {"layer": l, "neuron": min(neuron, max(self.neuron_count(l) - 1, 0))}
+
+        return {
+            "previous_neuron": {"layer": layer, "neuron": neuron - 1} if neuron > 0 else None,
+            "next_neuron": {"layer": layer, "neuron": neuron + 1} if neuron + 1 < count else None,
+            "previous_layer": at(up[-1]) if up else None,
+            "next_layer": at(down[0]) if down else None,
+        }
+
+    def describe_layers(self) -> str:
+        layers = self.layer_list
+        if not layers:
+            return "no layers"
+        return f"layers {layers[0]}-{layers[-1]}" if len(layers) > 1 else f"layer {layers[0]}"
+
+
+def load(cursor, model: str) -> Catalog:
+    """The catalog of ``model`` from the index connection (``index.py``)."""
+    keys = cursor.sql(KEYS_SQL, params={"model": model}).fetchnumpy()
+    runs = cursor.sql(RUNS_SQL, params={"model": model}).to_arrow_table().to_pylist()
+    return Catalog(model, np.asarray(keys["layer"], np.int32), np.asarray(keys["neuron"], np.int32),
+                   runs, time.monotonic())

@@ -1,0 +1,159 @@
+"""The viewer's one door to DuckDB: shared read-only views, a bounded pool, a time limit.
+
+A ``Database`` holds one in-memory DuckDB connection per warehouse with every view of
+``nx.queries.views`` on it, locked by ``nx.queries.readonly.lock`` (no file outside the
+warehouse, configuration frozen) before any request runs. Work runs on a fixed pool of
+worker threads, each with its own cursor of that connection (``con.cursor()``: same views,
+own query state), so a request never opens a connection and at most ``workers`` queries run
+at once; the rest wait for a slot, and give up with ``Busy`` after ``queue_timeout``.
+
+A query that runs past ``timeout`` seconds is interrupted (``cursor.interrupt()``) and the
+request gets ``QueryTimeout``: the worker is free again at once, so the server keeps
+answering. User SQL goes through ``readonly.check_statement`` like ``nx sql``.
+
+Besides the views, the database holds named private connections (``install``): the
+viewer's in-memory index of explanations (``index.py``) lives in one, out of reach of the
+SQL box. Views list their files when a query binds, so partitions written while the server
+runs show up; ``refresh()`` re-registers them for tables that had no files at start.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+import duckdb
+
+from nx.errors import NxError, QueryError
+from nx.queries import readonly, views
+from nx.warehouse import Warehouse
+
+T = TypeVar("T")
+
+
+class QueryTimeout(NxError):
+    """A query ran past the viewer's time limit and was stopped."""
+
+
+class Busy(NxError):
+    """Every worker stayed busy for longer than the queue timeout."""
+
+
+def default_memory_limit() -> str:
+    """A quarter of the machine's memory: queries fail with DuckDB's message before the server starves."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return "2GB"
+    return f"{max(total // 4 // 2**20, 256)}MB"
+
+
+class Database:
+    """Shared views of one warehouse, the viewer's in-memory index, and the pool that runs
+    queries on them."""
+
+    def __init__(self, warehouse: Warehouse, *, workers: int = 4, timeout: float = 10.0,
+                 queue_timeout: float = 30.0, memory_limit: str | None = None):
+        self.warehouse = warehouse
+        self.timeout = timeout
+        self.queue_timeout = queue_timeout
+        self.workers = workers
+        self.memory_limit = memory_limit or default_memory_limit()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._generation = 0
+        self._connections: dict[str, duckdb.DuckDBPyConnection] = {"views": self._connect(union_by_name=False)}
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nx-web-db")
+        self._slots = asyncio.Semaphore(workers)
+
+    def _connect(self, union_by_name: bool) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(config={"memory_limit": self.memory_limit})
+        views.connect_filesystem(con, self.warehouse)
+        views.register_views(con, self.warehouse, union_by_name=union_by_name)
+        readonly.lock(con, self.warehouse)
+        return con
+
+    def install(self, name: str, con: duckdb.DuckDBPyConnection) -> None:
+        """Make ``con`` the connection called ``name`` (the index, rebuilt); threads switch
+        to it at their next query, and queries running on the old one finish on it."""
+        with self._lock:
+            self._connections[name] = con
+            self._generation += 1
+
+    def refresh(self) -> None:
+        """Fresh views (tables that were empty at start may have files now)."""
+        self.install("views", self._connect(union_by_name=False))
+        with self._lock:
+            self._connections.pop("union", None)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for con in list(self._connections.values()):
+            con.close()
+
+    # -- running -------------------------------------------------------------------------
+    def cursor(self, name: str = "views") -> duckdb.DuckDBPyConnection:
+        """This worker thread's cursor on connection ``name`` (made on first use)."""
+        local = self._local.__dict__
+        if local.get("generation") != self._generation:
+            local.clear()
+            local["generation"] = self._generation
+        if name not in local:
+            with self._lock:
+                if name == "union" and "union" not in self._connections:
+                    self._connections["union"] = self._connect(union_by_name=True)
+                if name not in self._connections:
+                    raise QueryError(f"the viewer's {name} is not ready yet")
+                local[name] = self._connections[name].cursor()
+        return local[name]
+
+    def limited(self, work: Callable[[duckdb.DuckDBPyConnection], T], on: str = "views") -> T:
+        """Run ``work(cursor)`` in this thread under the time limit (call it from a worker).
+
+        Retries once on views that read files by name when the files' schemas disagree."""
+        try:
+            return self._limited(work, self.cursor(on))
+        except QueryError as exc:
+            if on != "views" or "schema mismatch" not in str(exc):
+                raise
+            return self._limited(work, self.cursor("union"))
+
+    def _limited(self, work: Callable[[duckdb.DuckDBPyConnection], T], cursor) -> T:
+        timer = threading.Timer(self.timeout, cursor.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return work(cursor)
+        except duckdb.InterruptException as exc:
+            raise QueryTimeout(f"the query was stopped after {self.timeout:g} s, the viewer's time limit: "
+                               "narrow it (filter on layer or neuron, add a LIMIT) or run it with nx sql") from exc
+        except duckdb.Error as exc:
+            raise QueryError(readonly.message_of(exc)) from exc
+        finally:
+            timer.cancel()
+
+    async def run(self, work: Callable[..., T], *args, on: str = "views") -> T:
+        """``work(cursor, *args)`` in a worker thread, on connection ``on``, once a slot is
+        free, under the time limit."""
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.queue_timeout)
+        except asyncio.TimeoutError:
+            raise Busy(f"the viewer is busy ({self.workers} queries running for over "
+                       f"{self.queue_timeout:g} s): try again in a moment") from None
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, lambda: self.limited(lambda cur: work(cur, *args), on))
+        finally:
+            self._slots.release()
+
+    # -- user SQL ------------------------------------------------------------------------
+    @staticmethod
+    def relation(cursor: duckdb.DuckDBPyConnection, text: str, params: dict | None = None):
+        """The relation of one read-only statement (QueryError for anything that could write)."""
+        statement = readonly.check_statement(cursor, text)
+        relation = cursor.sql(statement, params=params or None)
+        if relation is None:
+            raise QueryError("the statement returned no rows")
+        return relation

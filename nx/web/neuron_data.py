@@ -1,0 +1,169 @@
+"""One neuron's rows, read from the few files that hold it: the data behind the neuron page.
+
+``nx.neuron`` reads each table through a glob of the neuron's layer (50 files per layer and
+run at GPT-2 XL scale) and looks up the related neurons' explanations in every layer they
+sit in: 600-700 ms a neuron at that scale, most of it opening files. The viewer answers in
+well under 100 ms by knowing which file holds a neuron: ``FileIndex`` keeps, per Parquet
+file, the range of ``neuron`` in each row group, read once from the footer and kept while
+the file's size and modification time stay the same. The related neurons' explanations
+come from the in-memory index. The result has the shape of ``nx.neuron(...).asdict()``
+(the ``Neuron`` dataclass is reused), so the JSON twin and ``nx show --json`` agree.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import duckdb
+import pyarrow.parquet as pq
+
+from nx.errors import NotFoundError
+from nx.queries import views
+from nx.queries.neuron import WEIGHT_SIDES, Neuron
+from nx.schema import TABLES
+from nx.warehouse import Warehouse
+
+# Columns the page draws from a scored sequence; the JSON twin reads them all.
+PAGE_SEQUENCE_COLUMNS = ("run", "explanation_index", "seq_index", "sample", "tokens", "true_activations",
+                         "expected_activations", "activation_scale", "ev_correlation_score", "rsquared_score",
+                         "absolute_dev_explained_score", "sequence_id")
+
+
+class FileIndex:
+    """Which Parquet files of a partition may hold a given neuron."""
+
+    def __init__(self, warehouse: Warehouse):
+        self.warehouse = warehouse
+        # A local listing costs well under a millisecond; a remote one is kept for a while.
+        self.listing_ttl = 0.0 if warehouse.location.protocol == "file" else 30.0
+        self._listings: dict[str, tuple[float, list[tuple[str, object]]]] = {}
+        self._ranges: dict[str, tuple[object, list[tuple[float, float]]]] = {}
+        self._lock = threading.Lock()
+
+    def files(self, table: str, partitions: dict, neuron: int) -> list[str]:
+        """URLs (for DuckDB) of the partition's files whose ``neuron`` range holds ``neuron``."""
+        found = []
+        for path, version in self._listing(self.warehouse.partition_path(table, partitions)):
+            if any(low <= neuron <= high for low, high in self._neuron_ranges(path, version)):
+                found.append(self.warehouse.location.url_of(path))
+        return found
+
+    def _listing(self, directory: str) -> list[tuple[str, object]]:
+        cached = self._listings.get(directory)
+        if cached and time.monotonic() - cached[0] <= self.listing_ttl:
+            return cached[1]
+        try:
+            entries = self.warehouse.fs.ls(directory, detail=True)
+        except (FileNotFoundError, OSError):
+            entries = []
+        listing = sorted((e["name"], (e.get("size"), e.get("mtime") or e.get("last_modified")))
+                         for e in entries if e["name"].endswith(".parquet"))
+        self._listings[directory] = (time.monotonic(), listing)
+        return listing
+
+    def _neuron_ranges(self, path: str, version: object) -> list[tuple[float, float]]:
+        cached = self._ranges.get(path)
+        if cached and cached[0] == version:
+            return cached[1]
+        try:
+            with self.warehouse.fs.open(path, "rb") as f:
+                metadata = pq.read_metadata(f)
+        except (FileNotFoundError, OSError):
+            return []
+        column = metadata.schema.names.index("neuron") if "neuron" in metadata.schema.names else None
+        ranges = []
+        for i in range(metadata.num_row_groups):
+            stats = metadata.row_group(i).column(column).statistics if column is not None else None
+            if stats is None or not stats.has_min_max:
+                ranges.append((float("-inf"), float("inf")))
+            else:
+                ranges.append((stats.min, stats.max))
+        with self._lock:
+            self._ranges[path] = (version, ranges)
+        return ranges
+
+
+def _rows(cursor: duckdb.DuckDBPyConnection, table: str, files: list[str], neuron: int, order: str,
+          columns: tuple[str, ...] | None = None) -> list[dict]:
+    if not files:
+        return []
+    spec = TABLES[table]
+    hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in spec.hive_types.items())
+    selected = ", ".join(views.quote(c) for c in columns) if columns else "*"
+    sql = (f"select {selected} from read_parquet($files, hive_partitioning = true, hive_types = {{{hive_types}}}) "
+           f"where neuron = $neuron order by {order}")
+    return cursor.sql(sql, params={"files": files, "neuron": neuron}).to_arrow_table().to_pylist()
+
+
+def _strip(row: dict, *names: str) -> dict:
+    for name in ("model", "layer", "neuron", *names):
+        row.pop(name, None)
+    return row
+
+
+def read(cursor: duckdb.DuckDBPyConnection, index_cursor: duckdb.DuckDBPyConnection, files: FileIndex,
+         model: str, layer: int, neuron: int, runs: list[str], full: bool = True) -> dict:
+    """Everything about one neuron, as ``nx.neuron(...).asdict()``; NotFoundError if nothing.
+
+    ``full=False`` leaves out the scored sequences' distributions (the page does not draw them)."""
+    base = {"model": model, "layer": layer}
+    found = Neuron(model, layer, neuron)
+
+    def of(table: str, order: str, columns=None, runs_too: bool = False) -> list[dict]:
+        parts = [{**base, "run": run} for run in runs] if runs_too else [base]
+        paths = [p for partitions in parts for p in files.files(table, partitions, neuron)]
+        return _rows(cursor, table, paths, neuron, order, columns)
+
+    stats = of("neurons", "neuron")
+    found.stats = _strip(stats[0]) if stats else None
+    for row in of("activation_records", "sample, quantile, rank"):
+        getattr(found, f"{row['sample']}_records").append(_strip(row, "sample"))
+    explanations = of("explanations", "run = 'public' desc, run, score desc nulls last, explanation_index",
+                      runs_too=True)
+    sequences = of("explanation_sequences", "run, explanation_index, seq_index",
+                   None if full else PAGE_SEQUENCE_COLUMNS, runs_too=True)
+    by_explanation: dict[tuple[str, int], list[dict]] = {}
+    for row in sequences:
+        by_explanation.setdefault((row["run"], row["explanation_index"]), []).append(
+            _strip(row, "run", "explanation_index"))
+    for row in explanations:
+        row["sequences"] = by_explanation.get((row["run"], row["explanation_index"]), [])
+        found.explanations.append(_strip(row))
+    found.token_lookups = [_strip(r) for r in of("token_lookups", "rank")]
+    found.token_weights = {side: [] for side in WEIGHT_SIDES}
+    for row in of("token_weights", "direction, sign desc, rank"):
+        found.token_weights[f"{row['direction']}_{row['sign']}"].append(_strip(row, "direction", "sign"))
+    _add_related(found, of("related_neurons", "direction, sign desc, rank"), index_cursor)
+    if found.empty:
+        raise NotFoundError(_not_found(cursor, model, layer, neuron))
+    return found.asdict()
+
+
+BEST_OF_SQL = """
+select layer, neuron, explanation, score from best_explanations
+where model = $model and run = 'public' and (layer, neuron) in (select unnest($layers), unnest($neurons))
+"""
+
+
+def _add_related(found: Neuron, related: list[dict], index_cursor: duckdb.DuckDBPyConnection) -> None:
+    best: dict[tuple[int, int], tuple] = {}
+    if related:
+        rows = index_cursor.sql(BEST_OF_SQL, params={
+            "model": found.model, "layers": [r["other_layer"] for r in related],
+            "neurons": [r["other_neuron"] for r in related]}).fetchall()
+        best = {(layer, neuron): (explanation, score) for layer, neuron, explanation, score in rows}
+    for row in related:
+        explanation, score = best.get((row["other_layer"], row["other_neuron"]), (None, None))
+        entry = {"sign": row["sign"], "rank": row["rank"], "layer": row["other_layer"],
+                 "neuron": row["other_neuron"], "weight": row["weight"], "explanation": explanation, "score": score}
+        (found.upstream if row["direction"] == "input" else found.downstream).append(entry)
+
+
+def _not_found(cursor: duckdb.DuckDBPyConnection, model: str, layer: int, neuron: int) -> str:
+    message = f"neuron {layer}/{neuron} of model {model} is not in the warehouse"
+    logged = cursor.sql('select kind, status from "_ingest" where model = $model and layer = $layer '
+                        "and neuron = $neuron order by kind",
+                        params={"model": model, "layer": layer, "neuron": neuron}).fetchall()
+    if logged:
+        return f"{message}; its source files were logged as: {', '.join(f'{k} {s}' for k, s in logged)}"
+    return message

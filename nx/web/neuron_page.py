@@ -1,0 +1,129 @@
+"""The neuron page: one neuron's data turned into the panes of the original neuron viewer.
+
+``parse_ids`` checks the URL's numbers against the catalog (a layer or neuron the warehouse
+does not have is a NotFoundError naming what it has); ``decorate`` adds to what
+``neuron_data.read`` returns (the shape of ``nx.neuron(...).asdict()``) the metadata of each
+explanation's run, links and the navigation: that is the JSON twin. ``panes`` shapes it
+for the template: token heatmaps as escaped HTML (``tokens.py``), real-vs-simulated pairs
+per scored sequence, chips for tokens, related neurons grouped by direction and sign.
+"""
+from __future__ import annotations
+
+from nx.errors import NotFoundError
+from nx.queries.neuron import WEIGHT_SIDES
+from nx.web import tokens
+from nx.web.catalog import Catalog
+from nx.web.params import whole
+
+SCORES = (("score", "ev-correlation"), ("rsquared_score", "r²"), ("absolute_dev_explained_score", "abs-dev"),
+          ("top_only_score", "top-only"), ("random_only_score", "random-only"))
+RUN_FIELDS = ("explainer_model", "simulator_model", "explainer", "simulator", "prompt_versions",
+              "started_at", "ended_at")
+NORMALIZED_SCALE = "simulated_normalized_activations"
+SHOWN_TOP = 20
+
+
+def parse_ids(layer: str, neuron: str, catalog: Catalog) -> tuple[int, int]:
+    """Layer and neuron from the URL, checked against what the warehouse holds."""
+    layer_number = whole(layer, "layer")
+    neuron_number = whole(neuron, "neuron")
+    if not catalog.has_layer(layer_number):
+        raise NotFoundError(f"layer {layer_number} of model {catalog.model} is not in the warehouse "
+                            f"({catalog.describe_layers()})")
+    count = catalog.neuron_count(layer_number)
+    if neuron_number >= count:
+        raise NotFoundError(f"neuron {neuron_number} is not in layer {layer_number} of model {catalog.model} "
+                            f"(neurons 0-{count - 1})")
+    return layer_number, neuron_number
+
+
+def decorate(found: dict, catalog: Catalog) -> dict:
+    """The JSON twin: the neuron's data plus its runs' metadata, links and navigation."""
+    runs = {r["run"]: r for r in catalog.runs}
+    for explanation in found["explanations"]:
+        meta = runs.get(explanation["run"], {})
+        explanation["run_metadata"] = {k: meta.get(k) for k in RUN_FIELDS}
+    for side in ("upstream", "downstream"):
+        for row in found[side]:
+            row["url"] = f"/neuron/{row['layer']}/{row['neuron']}"
+    found["navigation"] = catalog.navigation(found["layer"], found["neuron"])
+    found["url"] = f"/neuron/{found['layer']}/{found['neuron']}"
+    return found
+
+
+def neuron_scale(data: dict) -> float:
+    stats = data.get("stats") or {}
+    best = stats.get("max_activation")
+    if best is not None and best > 0:
+        return float(best)
+    return tokens.scale_of(*(r["activations"] for r in data["top_records"] + data["random_records"])) or 1.0
+
+
+def _records(rows: list[dict], scale: float) -> list[dict]:
+    return [{"rank": r["rank"], "max": tokens.number(r.get("max_activation"), 3),
+             "html": tokens.record_html(r["tokens"], r["activations"], scale)} for r in rows]
+
+
+def _explanation(e: dict, scale: float) -> dict:
+    sequences = e.get("sequences") or []
+    true_scale = max(scale, tokens.scale_of(*(s["true_activations"] for s in sequences)))
+    shown = []
+    for s in sequences:
+        normalized = (s.get("activation_scale") or NORMALIZED_SCALE) == NORMALIZED_SCALE
+        expected_scale = 10.0 if normalized else true_scale
+        shown.append({
+            "seq_index": s["seq_index"], "sample": s.get("sample") or "unlabelled",
+            "score": tokens.number(s.get("ev_correlation_score")),
+            "scale": "0–10" if normalized else "activation",
+            "html": tokens.simulation_html(s["tokens"], s["true_activations"], s.get("expected_activations"),
+                                           true_scale, expected_scale),
+        })
+    return {**e, "scores": [(label, tokens.number(e.get(key)), e.get(key)) for key, label in SCORES],
+            "shown_sequences": shown,
+            "meta": [(k.replace("_", " "), v) for k, v in
+                     [("explainer_model", e.get("explainer_model")), ("simulator_model", e.get("simulator_model")),
+                      ("simulator", e.get("simulator")), ("prompt_version", e.get("prompt_version")),
+                      *[(k, (e.get("run_metadata") or {}).get(k)) for k in ("explainer", "started_at")]]
+                     if v is not None]}
+
+
+def panes(data: dict) -> dict:
+    """Template context: the JSON twin plus ready-to-place HTML for each pane."""
+    scale = neuron_scale(data)
+    quantiles: dict[int, list[dict]] = {}
+    for row in data["quantile_records"]:
+        quantiles.setdefault(row["quantile"], []).append(row)
+    boundaries = (data.get("stats") or {}).get("quantile_boundaries") or []
+    lookup_scale = tokens.scale_of([r["average_activation"] for r in data["token_lookups"]]) or 1.0
+    weights = {}
+    for side in WEIGHT_SIDES:
+        rows = data["token_weights"].get(side, [])
+        side_scale = tokens.scale_of([abs(r["strength"]) for r in rows if r["strength"] is not None]) or 1.0
+        colour = tokens.GREEN if side.endswith("positive") else tokens.RED
+        weights[side.replace("_", " ")] = [tokens.chip_html(r["token"], r["strength"], side_scale, colour)
+                                          for r in rows]
+    related = {}
+    for side, title in (("upstream", "Upstream (input weights)"), ("downstream", "Downstream (output weights)")):
+        for sign in ("positive", "negative"):
+            related[f"{title}, {sign}"] = [r for r in data[side] if r["sign"] == sign]
+    return {
+        "data": data, "scale": scale,
+        "explanations": [_explanation(e, scale) for e in data["explanations"]],
+        "top": _records(data["top_records"], scale), "shown_top": SHOWN_TOP,
+        "random": _records(data["random_records"], scale),
+        "quantiles": [{"quantile": q, "range": _quantile_range(q, boundaries), "records": _records(rows, scale)}
+                      for q, rows in sorted(quantiles.items(), key=lambda item: (item[0] is None, item[0]))],
+        "lookups": [tokens.chip_html(r["token"], r["average_activation"], lookup_scale) for r in data["token_lookups"]],
+        "weights": weights, "related": related,
+        "stats": [(label, tokens.number((data.get("stats") or {}).get(key), 4)) for key, label in
+                  (("max_activation", "max activation"), ("mean", "mean"), ("variance", "variance"),
+                   ("skewness", "skewness"), ("kurtosis", "kurtosis"))],
+    }
+
+
+def _quantile_range(quantile: int | None, boundaries: list) -> str:
+    if quantile is None or not boundaries:
+        return ""
+    low = boundaries[quantile - 1] if 0 < quantile <= len(boundaries) else None
+    high = boundaries[quantile] if quantile < len(boundaries) else None
+    return f"{tokens.number(low)} – {tokens.number(high)}" if low is not None or high is not None else ""

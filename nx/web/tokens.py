@@ -1,0 +1,126 @@
+"""Tokens as HTML: escaped, odd characters made visible, shaded by activation.
+
+Tokens are arbitrary web text. Every piece of a token is escaped (``markupsafe.escape``)
+before it becomes markup; characters that would vanish or rearrange the page are replaced
+by a visible sign in a ``ws`` span: newline ``↵``, tab ``⇥``, carriage return ``␍``, other
+control characters, zero-width and bidirectional marks (U+200B-U+200F, U+202A-U+202E,
+U+2066-U+2069, U+FEFF) as ``⟨U+XXXX⟩``; an empty token is ``∅``. The span keeps the real
+text in its ``title`` so the hover says what it is.
+
+Colours: activations shade white to green by ``value / scale`` (``scale`` is the neuron's
+largest activation, so records of one neuron compare), negative values pale red; simulated
+activations shade white to blue. The exact value is in the ``title`` (the browser's hover).
+"""
+from __future__ import annotations
+
+import math
+
+from markupsafe import Markup, escape
+
+_NAMED = {"\n": "↵", "\t": "⇥", "\r": "␍"}
+_INVISIBLE = {0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
+              0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF, 0x00AD, 0x2028, 0x2029}
+
+GREEN = (22, 128, 60)
+BLUE = (37, 99, 235)
+RED = (220, 38, 38)
+
+
+def _odd(char: str) -> str | None:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or code in _INVISIBLE:
+        return f"⟨U+{code:04X}⟩"
+    return None
+
+
+def visible(token: str | None) -> Markup:
+    """The token as escaped HTML with invisible and layout-breaking characters shown as signs."""
+    if token is None:
+        return Markup('<span class="ws" title="no token">∅</span>')
+    if token == "":
+        return Markup('<span class="ws" title="empty token">∅</span>')
+    parts: list[str] = []
+    plain: list[str] = []
+    for char in token:
+        sign = _odd(char)
+        if sign is None:
+            plain.append(char)
+            continue
+        if plain:
+            parts.append(str(escape("".join(plain))))
+            plain = []
+        parts.append(f'<span class="ws" title="U+{ord(char):04X}">{escape(sign)}</span>')
+    if plain:
+        parts.append(str(escape("".join(plain))))
+    return Markup("".join(parts))
+
+
+def shade(value: float | None, scale: float, colour: tuple[int, int, int] = GREEN) -> str:
+    """A CSS background for ``value`` on a white-to-``colour`` scale (negative: pale red)."""
+    if value is None or not math.isfinite(value) or scale <= 0:
+        return "#fff"
+    t = value / scale
+    if t < 0:
+        colour, t = RED, min(-t, 1.0) * 0.35
+    t = min(t, 1.0)
+    r, g, b = (round(255 + (c - 255) * t) for c in colour)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def ink(value: float | None, scale: float) -> str:
+    """Text colour readable on ``shade(value, scale)``."""
+    return " c" if value is not None and scale > 0 and math.isfinite(value) and value / scale > 0.62 else ""
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def scale_of(*lists) -> float:
+    """The largest finite value of the given lists of numbers (0 if none is positive)."""
+    best = 0.0
+    for values in lists:
+        for v in values or ():
+            if v is not None and math.isfinite(v) and v > best:
+                best = v
+    return best
+
+
+def record_html(tokens: list[str], activations: list[float | None], scale: float) -> Markup:
+    """One activation record: a span per token, shaded, its exact activation on hover."""
+    out = []
+    for token, value in zip(tokens, activations):
+        out.append(f'<span class="t{ink(value, scale)}" style="background:{shade(value, scale)}" '
+                   f'title="{number(value, 4)}" data-a="{number(value, 4)}">{visible(token)}</span>')
+    return Markup("".join(out))
+
+
+def simulation_html(tokens: list[str], true: list[float | None], expected: list[float | None],
+                    true_scale: float, expected_scale: float) -> Markup:
+    """One scored sequence: each token twice, real activation above (green), simulated below
+    (blue). A token the simulation missed (real >= half the scale, simulated < a fifth) is
+    marked ``miss``; one it imagined (the reverse) ``extra``."""
+    out = []
+    for token, t, p in zip(tokens, true, expected or [None] * len(tokens)):
+        tn = (t or 0.0) / true_scale if true_scale > 0 and t is not None else 0.0
+        pn = (p or 0.0) / expected_scale if expected_scale > 0 and p is not None else 0.0
+        mark = " miss" if tn >= 0.5 and pn < 0.2 else " extra" if pn >= 0.5 and tn < 0.2 else ""
+        text = visible(token)
+        out.append(
+            f'<span class="pair{mark}" title="real {number(t, 4)} · simulated {number(p, 3)}">'
+            f'<span class="t{ink(t, true_scale)}" style="background:{shade(t, true_scale)}" data-a="{number(t, 4)}">{text}</span>'
+            f'<span class="t{ink(p, expected_scale)}" style="background:{shade(p, expected_scale, BLUE)}" '
+            f'data-s="{number(p, 3)}">{text}</span></span>')
+    return Markup("".join(out))
+
+
+def chip_html(token: str, value: float | None, scale: float, colour=GREEN, digits: int = 3) -> Markup:
+    """A token with a value beside it (lookup table, weight-based tokens)."""
+    return Markup(f'<span class="chip"><span class="t{ink(abs(value or 0), scale)}" '
+                  f'style="background:{shade(abs(value) if value is not None else None, scale, colour)}" '
+                  f'title="{number(value, 4)}">{visible(token)}</span>'
+                  f'<span class="v">{number(value, digits)}</span></span>')
