@@ -47,16 +47,16 @@ class ExportReport:
         return "\n".join(lines)
 
 
-def export(kinds: list[str] | str | None = None, *, to: str, warehouse: str | Warehouse | None = None,
+def export(kinds: list[str] | str | None = None, *, to: str, warehouse=None,
            model: str = DEFAULT_MODEL, layers: str | list[int] | None = None,
            neurons: str | list[int] | None = None, progress: Progress = NullProgress()) -> ExportReport:
     """Write ``kinds`` (default: all five) of ``model`` to ``to`` in the public layout."""
-    from nx.queries import open_warehouse
+    from nx.queries.location import locate
 
     if isinstance(kinds, str):
         kinds = [kinds]
     names = list(KINDS) if not kinds else [kind_module(k).KIND for k in kinds]
-    location = open_warehouse(warehouse)
+    location = locate(warehouse).warehouse
     target = storage.locate(to)
     if target.protocol == "https":
         raise UsageError(f"{to}: export writes to a directory or an az:// location")

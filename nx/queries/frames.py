@@ -17,7 +17,7 @@ from nx.schema import TABLES
 from nx.warehouse import Warehouse
 
 
-def scan(table: str, warehouse: str | Warehouse | None = None) -> pl.LazyFrame:
+def scan(table: str, warehouse=None) -> pl.LazyFrame:
     """A LazyFrame over ``table``.
 
     >>> import polars as pl
@@ -25,11 +25,11 @@ def scan(table: str, warehouse: str | Warehouse | None = None) -> pl.LazyFrame:
     ...    .sort("score", descending=True).head(10).collect())
     """
     from nx.errors import UsageError
-    from nx.queries import open_warehouse
+    from nx.queries.location import locate
 
     if table not in TABLES:
         raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-    location = open_warehouse(warehouse)
+    location = locate(warehouse).warehouse
     spec = TABLES[table]
     empty = pl.from_arrow(spec.schema.empty_table())
     if not location.has_table(table):

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from importlib import resources
 
 from nx.errors import UsageError
+from nx.queries.location import Root, locate
+from nx.queries.render import Rows
 from nx.settings import Setting, resolve
-from nx.warehouse import Warehouse
 
 QUERIES_DIR = Setting("queries", "NX_QUERIES", None, "A directory of your own named queries (*.sql).")
 WAREHOUSE_QUERIES = "_queries"
-RESERVED = ("name", "warehouse", "format", "output", "list", "max_rows")
+RESERVED = ("name", "warehouse", "arrow", "format", "output", "list", "max_rows")
 TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
@@ -146,17 +147,11 @@ def _builtin() -> list[NamedQuery]:
             for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".sql")]
 
 
-def _from_warehouse(warehouse: Warehouse) -> list[NamedQuery]:
-    folder = warehouse.location.join(WAREHOUSE_QUERIES)
-    try:
-        paths = sorted(warehouse.fs.glob(f"{folder}/*.sql"))
-    except (FileNotFoundError, OSError):
-        return []
+def _from_warehouse(root: Root) -> list[NamedQuery]:
     found = []
-    for path in paths:
-        with warehouse.fs.open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-        found.append(parse(text, os.path.basename(path)[:-4], warehouse.location.url_of(path)))
+    for path in root.glob(root.join(WAREHOUSE_QUERIES, "*.sql")):
+        text = root.read_bytes(path).decode("utf-8")
+        found.append(parse(text, os.path.basename(path)[:-4], root.url_of(path)))
     return found
 
 
@@ -188,16 +183,10 @@ def params_from_args(args: list[str]) -> dict[str, str]:
     return params
 
 
-def listing(queries: dict[str, NamedQuery]):
-    """The named queries as a table: name, parameters, description, origin."""
-    import pyarrow as pa
-
-    return pa.table({
-        "name": [q.name for q in queries.values()],
-        "parameters": [q.signature() for q in queries.values()],
-        "description": [q.description for q in queries.values()],
-        "origin": [q.origin for q in queries.values()],
-    })
+def listing(queries: dict[str, NamedQuery]) -> Rows:
+    """The named queries as rows: name, parameters, description, origin."""
+    return Rows(["name", "parameters", "description", "origin"], ["VARCHAR"] * 4,
+                [(q.name, q.signature(), q.description, q.origin) for q in queries.values()])
 
 
 def describe(queries: dict[str, NamedQuery]) -> str:
@@ -214,16 +203,17 @@ def describe(queries: dict[str, NamedQuery]) -> str:
     return "\n".join(lines)
 
 
-def named_queries(warehouse: Warehouse) -> dict[str, NamedQuery]:
+def named_queries(root: Root | None) -> dict[str, NamedQuery]:
     """Every named query by name; later sources replace earlier ones of the same name."""
     found: dict[str, NamedQuery] = {}
-    for query in [*_builtin(), *_from_warehouse(warehouse), *_from_directory(resolve(QUERIES_DIR))]:
+    in_warehouse = _from_warehouse(locate(root)) if root is not None else []
+    for query in [*_builtin(), *in_warehouse, *_from_directory(resolve(QUERIES_DIR))]:
         found[query.name] = query
     return dict(sorted(found.items()))
 
 
-def find(name: str, warehouse: Warehouse) -> NamedQuery:
-    queries = named_queries(warehouse)
+def find(name: str, root: Root) -> NamedQuery:
+    queries = named_queries(root)
     if name not in queries:
         raise UsageError(f"no named query {name!r}; queries: {', '.join(queries)} (see nx query --list)")
     return queries[name]

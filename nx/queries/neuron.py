@@ -1,22 +1,24 @@
 """Everything the warehouse holds about one neuron, as plain Python objects (``nx.neuron``).
 
-Reads only the neuron's layer partition of each table (and, for the explanations of its
-related neurons, only those neurons' layers), with a filter on ``neuron`` that DuckDB checks
-against each file's statistics: fast enough for a viewer (< 100 ms at GPT-2 XL scale, see
-bench/query.py). ``nx show`` draws the result (``card.py``).
+Reads only the files that hold the neuron: in its layer partition of each table (and, for the
+explanations of its related neurons, in those neurons' layers), found by ``files.py`` from
+footer statistics, then filtered on ``neuron`` by DuckDB. Fast enough for a viewer (< 100 ms
+at GPT-2 XL scale, see bench/query.py). ``nx show`` draws the result (``card.py``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 import duckdb
 
 from nx.errors import NotFoundError, WarehouseError
 from nx.queries import views
+from nx.queries.catalog import TABLES
+from nx.queries.files import files_holding
+from nx.queries.location import Root, locate
 from nx.queries.readonly import message_of
-from nx.schema import TABLES
 from nx.settings import DEFAULT_MODEL
-from nx.warehouse import Warehouse
 
 WEIGHT_SIDES = ("input_positive", "input_negative", "output_positive", "output_negative")
 
@@ -50,33 +52,56 @@ class Neuron:
                     or self.upstream or self.downstream)
 
 
+_SHARED: list[duckdb.DuckDBPyConnection] = []  # opening an in-memory DuckDB costs about 14 ms
+DISTRIBUTIONS = ("distribution_values", "distribution_probabilities", "uncalibrated_distribution_values",
+                 "uncalibrated_distribution_probabilities")
+
+
 class _LayerReader:
-    """Rows of one model's tables, read partition by partition."""
+    """Rows of one model's tables, read from the files that hold the neurons asked for."""
 
-    def __init__(self, warehouse: Warehouse, model: str):
-        self.warehouse = warehouse
+    def __init__(self, root: Root, model: str):
+        self.root = root
         self.model = model
-        self.con = duckdb.connect()
-        views.connect_filesystem(self.con, warehouse)
+        if root.protocol == "file":
+            if not _SHARED:
+                _SHARED.append(duckdb.connect())
+            self.con = _SHARED[0].cursor()
+        else:  # its own connection: the filesystem registered is this warehouse's
+            self.con = duckdb.connect()
+            views.connect_filesystem(self.con, root)
 
-    def glob(self, table: str, layer: int, run: str = "*", **partitions: str) -> str:
-        values = {"model": self.model, "run": run, "layer": layer, **partitions}
-        parts = [f"{key}={values.get(key, '*')}" for key in TABLES[table].partition_names]
-        return self.warehouse.location.url_of(f"{self.warehouse.table_path(table)}/{'/'.join(parts)}/*.parquet")
+    def files(self, table: str, layer: int, neurons: set[int], **partitions: object) -> list[str]:
+        """URLs of the files of ``table`` in ``layer`` (and ``partitions``) that may hold ``neurons``."""
+        pattern = self.root.table_glob(table, model=self.model, layer=layer, **partitions)
+        by_directory: dict[str, list[str]] = {}
+        for path in self.root.glob(pattern):
+            by_directory.setdefault(os.path.dirname(path), []).append(path)
+        chosen = []
+        for directory, paths in sorted(by_directory.items()):
+            # nx explain writes its runs in time-named batches: only ingest's partitions are chunked
+            chunked = "run" not in dict(TABLES[table]["partitions"]) or "run=public" in directory.split("/")
+            chosen += files_holding(self.root, paths, neurons, chunked)
+        return [self.root.url_of(path) for path in chosen]
 
-    def rows(self, table: str, globs: list[str], where: str, params: dict, order: str) -> list[dict]:
-        spec = TABLES[table]
-        hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in spec.hive_types.items())
-        sql = (f"select * from read_parquet($globs, hive_partitioning = true, hive_types = {{{hive_types}}}) "
-               f"where {where} order by {order}")
+    def rows(self, table: str, files: list[str], where: str, params: dict, order: str,
+             exclude: tuple[str, ...] = ()) -> list[dict]:
+        if not files:
+            return []
+        hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in TABLES[table]["partitions"])
+        columns = f"* exclude ({', '.join(map(views.quote, exclude))})" if exclude else "*"
+        sql = (f"select {columns} from read_parquet($files, hive_partitioning = true, "
+               f"hive_types = {{{hive_types}}}) where {where} order by {order}")
         try:
-            return self.con.sql(sql, params={"globs": globs, **params}).to_arrow_table().to_pylist()
-        except duckdb.IOException as exc:
-            if "No files found" not in str(exc):
-                raise WarehouseError(f"cannot read {table} of {self.warehouse.url}: {message_of(exc)}") from exc
-        # read_parquet fails if any glob of its list matches nothing: read the others.
-        existing = [g for g in globs if len(globs) > 1 and self.warehouse.fs.glob(g)]
-        return self.rows(table, existing, where, params, order) if existing else []
+            relation = self.con.sql(sql, params={"files": files, **params})
+            return [dict(zip(relation.columns, row)) for row in relation.fetchall()]
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot read {table} of {self.root.url}: {message_of(exc)}") from exc
+
+    def neuron_rows(self, table: str, layer: int, neuron: int, order: str, exclude: tuple[str, ...] = (),
+                    **partitions: object) -> list[dict]:
+        return self.rows(table, self.files(table, layer, {neuron}, **partitions), "neuron = $neuron",
+                         {"neuron": neuron}, order, exclude)
 
 
 def _strip(row: dict, *names: str) -> dict:
@@ -85,44 +110,41 @@ def _strip(row: dict, *names: str) -> dict:
     return row
 
 
-def neuron(layer: int, neuron: int, model: str = DEFAULT_MODEL, warehouse: str | Warehouse | None = None) -> Neuron:
+def neuron(layer: int, neuron: int, model: str = DEFAULT_MODEL, warehouse=None,
+           distributions: bool = False) -> Neuron:
     """Everything about neuron ``neuron`` of ``layer``; NotFoundError if no table has a row of it.
+
+    The scored sequences of each explanation leave out the simulator's per-token distributions
+    (the four ``*distribution_*`` columns, most of their bytes) unless ``distributions``.
 
     >>> card = nx.neuron(5, 131)
     >>> card.explanations[0]["explanation"], card.top_records[0]["tokens"][:5]
     """
-    from nx.queries import open_warehouse
+    root = locate(warehouse)
+    reader = _LayerReader(root, model)
+    layer, neuron = int(layer), int(neuron)
+    found = Neuron(model, layer, neuron)
 
-    location = open_warehouse(warehouse)
-    reader = _LayerReader(location, model)
-    where, params = "neuron = $neuron", {"neuron": int(neuron)}
-    found = Neuron(model, int(layer), int(neuron))
-
-    stats = reader.rows("neurons", [reader.glob("neurons", layer)], where, params, "neuron")
+    stats = reader.neuron_rows("neurons", layer, neuron, "neuron")
     found.stats = _strip(stats[0]) if stats else None
-    records = reader.rows("activation_records", [reader.glob("activation_records", layer)], where, params,
-                          "sample, quantile, rank")
-    for row in records:
+    for row in reader.neuron_rows("activation_records", layer, neuron, "sample, quantile, rank"):
         getattr(found, f"{row['sample']}_records").append(_strip(row, "sample"))
-    _add_explanations(found, reader, where, params)
-    found.token_lookups = [_strip(r) for r in reader.rows("token_lookups", [reader.glob("token_lookups", layer)],
-                                                           where, params, "rank")]
-    weights = reader.rows("token_weights", [reader.glob("token_weights", layer)], where, params,
-                          "direction, sign desc, rank")
+    _add_explanations(found, reader, () if distributions else DISTRIBUTIONS)
+    found.token_lookups = [_strip(r) for r in reader.neuron_rows("token_lookups", layer, neuron, "rank")]
     found.token_weights = {side: [] for side in WEIGHT_SIDES}
-    for row in weights:
+    for row in reader.neuron_rows("token_weights", layer, neuron, "direction, sign desc, rank"):
         found.token_weights[f"{row['direction']}_{row['sign']}"].append(_strip(row, "direction", "sign"))
-    _add_related(found, reader, where, params)
+    _add_related(found, reader)
     if found.empty:
-        raise NotFoundError(_not_found(found, location, reader))
+        raise NotFoundError(_not_found(found, root, reader))
     return found
 
 
-def _add_explanations(found: Neuron, reader: _LayerReader, where: str, params: dict) -> None:
-    explanations = reader.rows("explanations", [reader.glob("explanations", found.layer)], where, params,
-                               "run = 'public' desc, run, score desc nulls last, explanation_index")
-    sequences = reader.rows("explanation_sequences", [reader.glob("explanation_sequences", found.layer)],
-                            where, params, "run, explanation_index, seq_index")
+def _add_explanations(found: Neuron, reader: _LayerReader, exclude: tuple[str, ...]) -> None:
+    explanations = reader.neuron_rows("explanations", found.layer, found.neuron,
+                                      "run = 'public' desc, run, score desc nulls last, explanation_index")
+    sequences = reader.neuron_rows("explanation_sequences", found.layer, found.neuron,
+                                   "run, explanation_index, seq_index", exclude)
     by_explanation: dict[tuple[str, int], list[dict]] = {}
     for row in sequences:
         key = (row["run"], row["explanation_index"])
@@ -132,16 +154,15 @@ def _add_explanations(found: Neuron, reader: _LayerReader, where: str, params: d
         found.explanations.append(_strip(row))
 
 
-def _add_related(found: Neuron, reader: _LayerReader, where: str, params: dict) -> None:
-    related = reader.rows("related_neurons", [reader.glob("related_neurons", found.layer)], where, params,
-                          "direction, sign desc, rank")
+def _add_related(found: Neuron, reader: _LayerReader) -> None:
+    related = reader.neuron_rows("related_neurons", found.layer, found.neuron, "direction, sign desc, rank")
     others = sorted({(r["other_layer"], r["other_neuron"]) for r in related})
     best: dict[tuple[int, int], dict] = {}
     if others:
-        layers = sorted({layer for layer, _ in others})
-        globs = [reader.glob("explanations", layer, run="public") for layer in layers]
-        rows = reader.rows("explanations", globs,
-                           "(layer, neuron) in (select unnest($layers), unnest($neurons))",
+        files = []
+        for layer in sorted({layer for layer, _ in others}):
+            files += reader.files("explanations", layer, {n for l, n in others if l == layer}, run="public")
+        rows = reader.rows("explanations", files, "(layer, neuron) in (select unnest($layers), unnest($neurons))",
                            {"layers": [l for l, _ in others], "neurons": [n for _, n in others]},
                            "score desc nulls last, explanation_index")
         for row in rows:  # best first: the first row of a neuron wins
@@ -154,10 +175,9 @@ def _add_related(found: Neuron, reader: _LayerReader, where: str, params: dict) 
         (found.upstream if row["direction"] == "input" else found.downstream).append(entry)
 
 
-def _not_found(found: Neuron, location: Warehouse, reader: _LayerReader) -> str:
-    message = f"neuron {found.layer}/{found.neuron} of model {found.model} is not in the warehouse {location.url}"
-    logged = reader.rows("_ingest", [reader.glob("_ingest", found.layer)], "neuron = $neuron",
-                         {"neuron": found.neuron}, "kind")
+def _not_found(found: Neuron, root: Root, reader: _LayerReader) -> str:
+    message = f"neuron {found.layer}/{found.neuron} of model {found.model} is not in the warehouse {root.url}"
+    logged = reader.neuron_rows("_ingest", found.layer, found.neuron, "kind")
     if logged:
         statuses = ", ".join(f"{r['kind']} {r['status']}" for r in logged)
         return f"{message}; its source files were logged as: {statuses}"

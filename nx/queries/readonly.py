@@ -15,7 +15,7 @@ from __future__ import annotations
 import duckdb
 
 from nx.errors import QueryError, UsageError
-from nx.warehouse import Warehouse
+from nx.queries.location import Root, locate
 
 ADMITTED = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 
@@ -87,14 +87,16 @@ def _explained(con: duckdb.DuckDBPyConnection, sql: str):
     return None
 
 
-def lock(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> None:
+def lock(con: duckdb.DuckDBPyConnection, root: Root) -> None:
     """No file but the warehouse's from here on, and no way to change that."""
-    root = warehouse.location.path.rstrip("/") + "/"
-    if warehouse.location.protocol == "file":
-        allowed = [root]
+    root = locate(root)
+    prefix = root.path.rstrip("/") + "/"
+    if root.protocol == "file":
+        allowed = [prefix]
     else:  # fsspec globs answer in the filesystem's first protocol (abfs://), the views say az://
-        protocols = warehouse.fs.protocol if isinstance(warehouse.fs.protocol, tuple) else (warehouse.fs.protocol,)
-        allowed = [f"{protocol}://{root.lstrip('/')}" for protocol in protocols]
+        protocols = root.warehouse.fs.protocol
+        protocols = protocols if isinstance(protocols, tuple) else (protocols,)
+        allowed = [f"{protocol}://{prefix.lstrip('/')}" for protocol in protocols]
     con.execute("set allowed_directories = $dirs", {"dirs": allowed})
     con.execute("set enable_external_access = false")
     con.execute("set lock_configuration = true")

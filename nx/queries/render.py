@@ -1,8 +1,10 @@
-"""Query results (Arrow tables) as bytes: a terminal table, CSV, JSON or Parquet.
+"""Query results as bytes: a terminal table, CSV, JSON or Parquet.
 
-``write_result`` is the one way out, for stdout and ``-o FILE`` alike (a file is written under
-a temporary name and renamed, so it is never seen half-written). The format defaults to a
-table on a terminal and CSV otherwise; ``-o`` picks it from the file's suffix.
+Results come as ``Rows`` (Python values straight from DuckDB: what the command line renders,
+without loading pyarrow) or, for Parquet, as an Arrow table. ``write_result`` is the one way
+out, for stdout and ``-o FILE`` alike (a file is written under a temporary name and renamed,
+so it is never seen half-written). The format defaults to a table on a terminal and CSV
+otherwise; ``-o`` picks it from the file's suffix.
 
 - csv: a header, then one line per row; null is an empty field, lists and structs are JSON;
 - json: an array of row objects, one per line; NaN and null are ``null``;
@@ -18,7 +20,9 @@ import math
 import os
 import shutil
 import sys
+import re
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import BinaryIO
 
@@ -29,6 +33,28 @@ SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".txt": "tabl
 MAX_ROWS = 40
 MAX_CELL = 60
 VISIBLE = str.maketrans({"\n": "↵", "\r": "␍", "\t": "→"})
+NUMERIC = re.compile(r"^(u?(tiny|small|big|huge)?int(eger)?\d*|double|float\d*|real|halffloat|decimal.*)$", re.I)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A result as Python values: column names, type names (DuckDB's or Arrow's), rows."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple]
+
+    @classmethod
+    def from_arrow(cls, table) -> "Rows":
+        values = [row for batch in table.to_batches()
+                  for row in zip(*(column.to_pylist() for column in batch.columns))]
+        return cls(list(table.column_names), [str(f.type) for f in table.schema], values)
+
+    def to_arrow(self):
+        """An Arrow table with types inferred from the values (queries give exact ones with arrow=True)."""
+        import pyarrow as pa
+
+        return pa.table({name: [row[i] for row in self.rows] for i, name in enumerate(self.columns)})
 
 
 def choose_format(fmt: str | None, output: str | None, terminal: bool) -> str:
@@ -46,18 +72,17 @@ def choose_format(fmt: str | None, output: str | None, terminal: bool) -> str:
     return chosen
 
 
-def emit(table, fmt: str | None = None, output: str | None = None, stdout=None, max_rows: int = MAX_ROWS,
+def emit(result, fmt: str, output: str | None = None, stdout=None, max_rows: int = MAX_ROWS,
          text: str | None = None) -> None:
-    """Write a result as the command line does: to ``-o`` or stdout, in the chosen format
-    (``text``, when given, stands for the table in table format)."""
+    """Write a result as the command line does: to ``-o`` or stdout, in ``fmt`` (from
+    ``choose_format``); ``text``, when given, stands for the table in table format."""
     stdout = stdout or sys.stdout
-    terminal = stdout.isatty()
-    chosen = choose_format(fmt, output, terminal)
-    if chosen == "table" and text is not None and output is None:
+    if fmt == "table" and text is not None and output is None:
         stdout.write(text)
         stdout.flush()
         return
-    write_result(table, chosen, stdout.buffer, output, terminal=terminal and output is None, max_rows=max_rows)
+    terminal = stdout.isatty() and output is None
+    write_result(result, fmt, stdout.buffer, output, terminal=terminal, max_rows=max_rows)
 
 
 def write_result(table, fmt: str, stream: BinaryIO | None = None, output: str | None = None,
@@ -81,23 +106,19 @@ def write_result(table, fmt: str, stream: BinaryIO | None = None, output: str | 
         raise
 
 
-def _write(table, fmt: str, stream: BinaryIO, terminal: bool, width: int | None, max_rows: int) -> None:
+def _write(result, fmt: str, stream: BinaryIO, terminal: bool, width: int | None, max_rows: int) -> None:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq  # only parquet output needs pyarrow
+
+        pq.write_table(result.to_arrow() if isinstance(result, Rows) else result, stream, compression="zstd")
+        return
+    rows = result if isinstance(result, Rows) else Rows.from_arrow(result)
     if fmt == "csv":
-        write_csv(table, stream)
+        write_csv(rows, stream)
     elif fmt == "json":
-        write_json(table, stream)
-    elif fmt == "parquet":
-        import pyarrow.parquet as pq  # only parquet output needs it
-
-        pq.write_table(table, stream, compression="zstd")
+        write_json(rows, stream)
     else:
-        stream.write(draw_table(table, color=terminal, width=width, max_rows=max_rows).encode("utf-8"))
-
-
-def rows(table):
-    """The table's rows as tuples of Python values, a batch at a time."""
-    for batch in table.to_batches(max_chunksize=8192):
-        yield from zip(*(column.to_pylist() for column in batch.columns))
+        stream.write(draw_table(rows, color=terminal, width=width, max_rows=max_rows).encode("utf-8"))
 
 
 def _json_default(value):
@@ -123,27 +144,27 @@ def csv_field(value) -> object:
         return dumps_json(value).decode("utf-8")
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
     return value
 
 
-def write_csv(table, stream: BinaryIO) -> None:
+def write_csv(rows: Rows, stream: BinaryIO) -> None:
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
     try:
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for row in rows(table):
-            writer.writerow([csv_field(v) for v in row])
+        writer.writerow(rows.columns)
+        writer.writerows([csv_field(v) for v in row] for row in rows.rows)
     finally:
         text.detach()
 
 
-def write_json(table, stream: BinaryIO) -> None:
-    names = table.column_names
+def write_json(rows: Rows, stream: BinaryIO) -> None:
     stream.write(b"[")
-    for i, row in enumerate(rows(table)):
+    for i, row in enumerate(rows.rows):
         stream.write(b"\n" if i == 0 else b",\n")
-        stream.write(dumps_json(dict(zip(names, row))))
-    stream.write(b"\n]\n" if table.num_rows else b"]\n")
+        stream.write(dumps_json(dict(zip(rows.columns, row))))
+    stream.write(b"\n]\n" if rows.rows else b"]\n")
 
 
 def format_cell(value) -> str:
@@ -192,36 +213,32 @@ def fit_columns(widths: list[int], floors: list[int], width: int, gap: int = 3) 
     return widths
 
 
-def draw_table(table, color: bool = False, width: int | None = None, max_rows: int = MAX_ROWS) -> str:
+def draw_table(rows: Rows, color: bool = False, width: int | None = None, max_rows: int = MAX_ROWS) -> str:
     """A rich table of the first ``max_rows`` rows (and the columns that fit), then the row count."""
-    import pyarrow as pa
     from rich.box import SIMPLE_HEAD
     from rich.console import Console  # rich only when a table is drawn
     from rich.table import Table
     from rich.text import Text
 
     width = width or shutil.get_terminal_size((120, 24)).columns
-    shown = table.slice(0, max_rows)
-    cells = [[format_cell(v) for v in row] for row in rows(shown)]
-    values = list(rows(shown))
-    fields = list(table.schema)
-    numeric = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
-               for f in fields]
-    widest = [max([len(f.name), *(len(row[i]) for row in cells)]) for i, f in enumerate(fields)]
-    floors = [w if numeric[i] else min(w, max(len(fields[i].name), 12)) for i, w in enumerate(widest)]
+    shown = rows.rows[:max_rows]
+    cells = [[format_cell(v) for v in row] for row in shown]
+    numeric = [bool(NUMERIC.match(kind)) for kind in rows.types]
+    widest = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(rows.columns)]
+    floors = [w if numeric[i] else min(w, max(len(rows.columns[i]), 12)) for i, w in enumerate(widest)]
     fitted = fit_columns(widest, floors, width)
     grid = Table(box=SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
     for i, column_width in enumerate(fitted):
-        grid.add_column(fields[i].name, justify="right" if numeric[i] else "left", no_wrap=True,
+        grid.add_column(rows.columns[i], justify="right" if numeric[i] else "left", no_wrap=True,
                         overflow="ellipsis", width=column_width)
-    for row, raw in zip(cells, values):
+    for row, raw in zip(cells, shown):
         grid.add_row(*(Text(row[i], style="dim" if raw[i] is None else "") for i in range(len(fitted))))
-    count = table.num_rows
+    count = len(rows.rows)
     notes = [f"{count:,} row{'s' if count != 1 else ''}"]
     if count > max_rows:
         notes.append(f"{max_rows} shown")
-    if len(fitted) < len(fields):
-        hidden = [f.name for f in fields[len(fitted):]]
+    if len(fitted) < len(rows.columns):
+        hidden = rows.columns[len(fitted):]
         notes.append(f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''}: {', '.join(hidden)}")
     caption = notes[0] + (f" ({'; '.join(notes[1:])}; --format csv or -o FILE for all)" if notes[1:] else "")
     buffer = io.StringIO()

@@ -18,11 +18,10 @@ neuron and run) and ``neuron_summary`` (one row per neuron). Views are created o
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 
 from nx.errors import WarehouseError
-from nx.schema import TABLES, Table
-from nx.warehouse import Warehouse
+from nx.queries.catalog import TABLES
+from nx.queries.location import Root, locate
 
 ACTIVATIONS_SQL = """
 select model, layer, neuron, sample, quantile, rank,
@@ -85,23 +84,6 @@ DERIVED: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 VIEW_NAMES = (*TABLES, *DERIVED)
 
-_SIMPLE_TYPES = {
-    pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT", pa.float64(): "DOUBLE",
-    pa.float32(): "FLOAT", pa.bool_(): "BOOLEAN",
-}
-
-
-def duckdb_type(arrow_type: pa.DataType) -> str:
-    """The DuckDB spelling of a declared Arrow type."""
-    if arrow_type in _SIMPLE_TYPES:
-        return _SIMPLE_TYPES[arrow_type]
-    if pa.types.is_list(arrow_type):
-        return duckdb_type(arrow_type.value_type) + "[]"
-    if pa.types.is_timestamp(arrow_type):
-        return "TIMESTAMP WITH TIME ZONE" if arrow_type.tz else "TIMESTAMP"
-    raise TypeError(f"no DuckDB type for {arrow_type}")
-
-
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -110,15 +92,16 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def table_view_sql(table: Table, glob: str, union_by_name: bool = False) -> str:
-    hive_types = ", ".join(f"{literal(k)}: {literal(v)}" for k, v in table.hive_types.items())
-    columns = ", ".join(quote(name) for name in table.schema.names)
+def table_view_sql(name: str, glob: str, union_by_name: bool = False) -> str:
+    hive_types = ", ".join(f"{literal(key)}: {literal(kind)}" for key, kind in TABLES[name]["partitions"])
+    columns = ", ".join(quote(column) for column, _ in TABLES[name]["partitions"] + TABLES[name]["columns"])
     return (f"select {columns} from read_parquet({literal(glob)}, hive_partitioning = true, "
             f"hive_types = {{{hive_types}}}, union_by_name = {str(union_by_name).lower()})")
 
 
-def empty_view_sql(table: Table) -> str:
-    columns = ", ".join(f"null::{duckdb_type(f.type)} as {quote(f.name)}" for f in table.schema)
+def empty_view_sql(name: str) -> str:
+    columns = ", ".join(f"null::{kind} as {quote(column)}"
+                        for column, kind in TABLES[name]["partitions"] + TABLES[name]["columns"])
     return f"select {columns} where false"
 
 
@@ -143,20 +126,23 @@ def with_dependencies(names: set[str]) -> set[str]:
     return found
 
 
-def connect_filesystem(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> None:
-    """Let DuckDB read an az:// warehouse through the same fsspec filesystem nx writes with."""
-    if warehouse.location.protocol != "file":
-        con.register_filesystem(warehouse.fs)
+def connect_filesystem(con: duckdb.DuckDBPyConnection, root: Root) -> None:
+    """Let DuckDB read an az:// warehouse through the same fsspec filesystem nx writes with.
+    (``root`` may also be a Warehouse, as for every function taking one here.)"""
+    root = locate(root)
+    if root.protocol != "file":
+        con.register_filesystem(root.warehouse.fs)
 
 
-def register_views(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, names: set[str] | None = None,
+def register_views(con: duckdb.DuckDBPyConnection, root: Root, names: set[str] | None = None,
                    union_by_name: bool = False) -> list[str]:
     """Create (or replace) the views named (default: all) on ``con``; returns their names."""
+    root = locate(root)
     wanted = with_dependencies(set(VIEW_NAMES) if names is None else set(names))
     created = []
     for name in TABLES:
         if name in wanted:
-            _register_table(con, warehouse, TABLES[name], union_by_name)
+            _register_table(con, root, name, union_by_name)
             created.append(name)
     for name, (_, sql, _) in DERIVED.items():
         if name in wanted:
@@ -165,11 +151,11 @@ def register_views(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, names: 
     return created
 
 
-def _register_table(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, table: Table, union_by_name: bool) -> None:
-    view = quote(table.name)
+def _register_table(con: duckdb.DuckDBPyConnection, root: Root, name: str, union_by_name: bool) -> None:
+    view = quote(name)
     try:
-        con.execute(f"create or replace view {view} as {table_view_sql(table, warehouse.glob(table.name), union_by_name)}")
+        con.execute(f"create or replace view {view} as {table_view_sql(name, root.table_glob(name), union_by_name)}")
     except duckdb.IOException as exc:
         if "No files found" not in str(exc):
-            raise WarehouseError(f"cannot read table {table.name} of {warehouse.url}: {exc}") from exc
-        con.execute(f"create or replace view {view} as {empty_view_sql(table)}")
+            raise WarehouseError(f"cannot read table {name} of {root.url}: {exc}") from exc
+        con.execute(f"create or replace view {view} as {empty_view_sql(name)}")

@@ -10,7 +10,8 @@ import pytest
 
 import nx
 from nx.errors import QueryError, WarehouseError
-from nx.queries.views import DERIVED, duckdb_type
+from nx.queries.catalog import duckdb_type
+from nx.queries.views import DERIVED
 from nx.schema import DATA_TABLES, TABLES
 from nx.warehouse import Warehouse
 from query_fixtures import copied_warehouse, fresh_warehouse, warehouse  # noqa: F401  (fixtures)

@@ -1,0 +1,356 @@
+"""Benchmark: the query layer at GPT-2 XL scale.
+
+Builds a synthetic warehouse straight as Parquet, through ``Warehouse.write_file`` so the
+layout is the real one (ingest's chunking: 128 neurons a file for neurons, activation records
+and explanations, 1,600 for the other tables):
+
+- explanations, related neurons, token lookups and token weights of all 307,200 neurons
+  (48 layers x 6,400);
+- neurons, activation records (125 records of 64 tokens a neuron, as the public files) and
+  scored sequences for ``--record-layers`` layers (default 2) x 6,400 neurons;
+- the ``_ingest`` log, so ``nx export`` can write the JSON of any of them.
+
+Tokens are Zipf-distributed over a 50,257-token vocabulary; activations are float32 GELU
+outputs with spikes, so the Parquet compresses like real data, not like a toy. Then, in one run:
+
+1. ``top-explained`` through ``nx sql`` as a whole process vs the same SQL through a bare
+   ``python -c "import duckdb; ..."`` on the same files (median of --repeat runs; target nx
+   within 1.5x);
+2. ``nx.neuron(l, n)`` latency (target < 100 ms) vs ``json.load`` of that neuron's five JSON
+   files (written by ``nx export``, so both sides hold the same data, in the public format);
+3. the warehouse's size vs the public JSON's size for the same neurons (estimated from the
+   exported sample, per kind).
+
+    python bench/query.py [--record-layers 2] [--repeat 7] [--sample 20] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+LAYERS, NEURONS, VOCABULARY = 48, 6400, 50_257
+RECORDS = (("top", None, 50), ("random", None, 50), *(("quantile", q, 5) for q in range(5)))
+TOKENS = 64
+SMALL_CHUNK, LARGE_CHUNK = 128, 1600
+MODEL = {"model": "gpt2-xl"}
+TOP_EXPLAINED = ("select layer, neuron, explanation, score, top_only_score, random_only_score "
+                 "from {source} where model = 'gpt2-xl' and run = 'public' and score >= 0.8 "
+                 "order by score desc, layer, neuron, explanation_index")
+
+
+# -- synthetic data ------------------------------------------------------------------------
+def vocabulary() -> pa.Array:
+    rng = np.random.default_rng(50257)
+    letters = np.array(list("etaoinshrdlucmfwypvbgkjqxz"))
+    words = ["".join(rng.choice(letters, size=int(rng.integers(1, 9)))) for _ in range(VOCABULARY)]
+    return pa.array([(" " if i % 3 else "") + w for i, w in enumerate(words)])
+
+
+def token_ids(rng, n: int) -> np.ndarray:
+    return np.minimum(rng.zipf(1.2, size=n) - 1, VOCABULARY - 1)
+
+
+def lists(values: pa.Array, width: int) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, len(values) + 1, width, dtype=np.int32)), values)
+
+
+def hex_ids(rng, n: int) -> pa.Array:
+    return pa.array([f"{v:016x}" for v in rng.integers(0, 2 ** 63, size=n)])
+
+
+def activations(rng, rows: int, spikes: np.ndarray | None) -> np.ndarray:
+    x = rng.normal(-1.3, 0.7, size=(rows, TOKENS))
+    values = 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
+    if spikes is not None:
+        values[np.arange(rows), rng.integers(0, TOKENS, size=rows)] = spikes
+    return values.astype(np.float32).astype(np.float64)
+
+
+def explanation_table(rng, neurons: np.ndarray, vocab: pa.Array) -> pa.Table:
+    n = len(neurons)
+    score = np.clip(rng.normal(0.25, 0.2, n), -0.6, 0.99)
+    words = vocab.take(pa.array(token_ids(rng, 2 * n))).to_pylist()
+    text = [f"references to{words[2 * i]} and{words[2 * i + 1]}" for i in range(n)]
+    noise = lambda: rng.normal(0, 0.05, n)  # noqa: E731
+    return pa.table({"neuron": neurons, "explanation_index": np.zeros(n, np.int32), "explanation": text,
+                     "score": score, "ev_correlation_score": score, "rsquared_score": score - 0.3 + noise(),
+                     "absolute_dev_explained_score": score - 0.4 + noise(), "top_only_score": score + noise(),
+                     "random_only_score": score - 0.2 + noise(), "sequence_count": np.full(n, 10, np.int32),
+                     "status": ["ok"] * n})
+
+
+def record_tables(rng, neurons: np.ndarray, vocab: pa.Array) -> dict[str, pa.Table]:
+    """neurons, activation_records and explanation_sequences of one chunk of neurons."""
+    per = sum(count for _, _, count in RECORDS)
+    rows = len(neurons) * per
+    sample = np.tile(np.concatenate([[s] * c for s, _, c in RECORDS]), len(neurons))
+    quantile = np.tile(np.concatenate([[q if q is not None else -1] * c for _, q, c in RECORDS]), len(neurons))
+    rank = np.tile(np.concatenate([np.arange(c) for _, _, c in RECORDS]), len(neurons)).astype(np.int32)
+    peaks = np.where(sample == "top", rng.uniform(3, 10, rows) * np.exp(-rank / 40), np.nan)
+    values = activations(rng, rows, None)
+    top = sample == "top"
+    values[top, rng.integers(0, TOKENS, size=int(top.sum()))] = peaks[top]
+    tokens = lists(vocab.take(pa.array(token_ids(rng, rows * TOKENS))), TOKENS)
+    acts = lists(pa.array(values.ravel()), TOKENS)
+    records = pa.table({
+        "neuron": np.repeat(neurons, per), "sample": sample,
+        "quantile": pa.array(quantile, mask=quantile < 0, type=pa.int32()), "rank": rank,
+        "tokens": tokens, "activations": acts, "max_activation": values.max(axis=1), "sequence_id": hex_ids(rng, rows)})
+    boundaries = lists(pa.array(np.sort(rng.normal(0, 2, len(neurons) * 6))), 6)
+    neuron_rows = pa.table({
+        "neuron": neurons, "mean": rng.normal(-0.05, 0.01, len(neurons)), "variance": rng.uniform(0.1, 0.4, len(neurons)),
+        "skewness": rng.uniform(2, 10, len(neurons)), "kurtosis": rng.uniform(10, 100, len(neurons)),
+        "quantile_boundaries": boundaries, "max_activation": values.reshape(len(neurons), per, TOKENS).max(axis=(1, 2)),
+        "top_count": np.full(len(neurons), 50, np.int32), "random_count": np.full(len(neurons), 50, np.int32),
+        "quantile_count": np.full(len(neurons), 5, np.int32)})
+    # The paper's valid split: 5 top then 5 random records per neuron, simulated.
+    chosen = np.concatenate([np.arange(i * per, i * per + 5) for i in range(len(neurons))] +
+                            [np.arange(i * per + 50, i * per + 55) for i in range(len(neurons))])
+    chosen.sort()
+    n_seq = len(chosen)
+    truth = values[chosen]
+    expected = np.clip(truth + rng.normal(0, 1, truth.shape), 0, None)
+    spread = lists(lists(pa.array(np.round(rng.uniform(0, 10, n_seq * TOKENS * 3), 2)), 3), TOKENS)
+    probabilities = lists(lists(pa.array(rng.dirichlet(np.ones(3), n_seq * TOKENS).ravel()), 3), TOKENS)
+    sequences = pa.table({
+        "neuron": np.repeat(neurons, 10), "explanation_index": np.zeros(n_seq, np.int32),
+        "seq_index": np.tile(np.arange(10, dtype=np.int32), len(neurons)), "sample": sample[chosen],
+        "tokens": tokens.take(pa.array(chosen)), "true_activations": lists(pa.array(truth.ravel()), TOKENS),
+        "expected_activations": lists(pa.array(expected.ravel()), TOKENS),
+        "activation_scale": ["neuron_activations"] * n_seq, "distribution_values": spread,
+        "distribution_probabilities": probabilities,
+        "ev_correlation_score": rng.uniform(-0.2, 0.9, n_seq), "rsquared_score": rng.uniform(-1, 0.6, n_seq),
+        "absolute_dev_explained_score": rng.uniform(-1, 0.5, n_seq),
+        "sequence_id": records.column("sequence_id").take(pa.array(chosen))})
+    return {"neurons": neuron_rows, "activation_records": records, "explanation_sequences": sequences}
+
+
+def related_tables(rng, layer: int, layers: int, neurons: np.ndarray, vocab: pa.Array) -> dict[str, pa.Table]:
+    n = len(neurons)
+    sides = [(d, s) for d, ok in (("input", layer > 0), ("output", layer < layers - 1)) if ok
+             for s in ("positive", "negative")]
+    parts = []
+    for direction, sign in sides:
+        other = rng.integers(0, layer, n * 10) if direction == "input" else rng.integers(layer + 1, layers, n * 10)
+        weight = np.sort(rng.uniform(0.05, 0.6, (n, 10)), axis=1)[:, ::-1].ravel()
+        parts.append(pa.table({"neuron": np.repeat(neurons, 10), "direction": [direction] * (n * 10),
+                               "sign": [sign] * (n * 10), "rank": np.tile(np.arange(10, dtype=np.int32), n),
+                               "other_layer": other.astype(np.int32),
+                               "other_neuron": rng.integers(0, NEURONS, n * 10).astype(np.int32),
+                               "weight": weight if sign == "positive" else -weight}))
+    lookups = pa.table({"neuron": np.repeat(neurons, 50), "rank": np.tile(np.arange(50, dtype=np.int32), n),
+                        "token": vocab.take(pa.array(token_ids(rng, n * 50))),
+                        "average_activation": np.sort(rng.uniform(0.1, 6, (n, 50)), axis=1)[:, ::-1].ravel()})
+    weights = []
+    for direction in ("input", "output"):
+        for sign in ("positive", "negative"):
+            strength = np.sort(rng.uniform(0.1, 0.9, (n, 20)), axis=1)[:, ::-1].ravel()
+            weights.append(pa.table({"neuron": np.repeat(neurons, 20), "direction": [direction] * (n * 20),
+                                     "sign": [sign] * (n * 20), "rank": np.tile(np.arange(20, dtype=np.int32), n),
+                                     "token": vocab.take(pa.array(token_ids(rng, n * 20))),
+                                     "strength": strength if sign == "positive" else -strength}))
+    return {"related_neurons": pa.concat_tables(parts).sort_by("neuron"), "token_lookups": lookups,
+            "token_weights": pa.concat_tables(weights).sort_by("neuron")}
+
+
+def complete(name: str, table: pa.Table) -> pa.Table:
+    """Add the declared columns a generator left out, as nulls."""
+    from nx.schema import TABLES
+
+    for field in TABLES[name].columns:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table
+
+
+def write_layer(args: tuple[str, int, int, bool]) -> None:
+    """Every table of one layer."""
+    from nx.warehouse import Warehouse
+
+    root, layer, layers, with_records = args
+    store = Warehouse(root)
+    vocab = vocabulary()
+    rng = np.random.default_rng(layer)
+    parts = {"explanations": {**MODEL, "run": "public", "layer": layer},
+             "explanation_sequences": {**MODEL, "run": "public", "layer": layer}}
+    for chunk in range(NEURONS // SMALL_CHUNK):
+        neurons = np.arange(chunk * SMALL_CHUNK, (chunk + 1) * SMALL_CHUNK, dtype=np.int32)
+        tables = {"explanations": explanation_table(rng, neurons, vocab)}
+        if with_records:
+            tables.update(record_tables(rng, neurons, vocab))
+        for name, table in tables.items():
+            store.write_file(name, parts.get(name, {**MODEL, "layer": layer}), f"part-{chunk:05d}", complete(name, table))
+    for chunk in range(NEURONS // LARGE_CHUNK):
+        neurons = np.arange(chunk * LARGE_CHUNK, (chunk + 1) * LARGE_CHUNK, dtype=np.int32)
+        for name, table in related_tables(rng, layer, layers, neurons, vocab).items():
+            store.write_file(name, {**MODEL, "layer": layer}, f"part-{chunk:05d}", complete(name, table))
+    write_log(store, layer, layers, with_records)
+
+
+def write_log(store, layer: int, layers: int, with_records: bool) -> None:
+    kinds = ["explanations", "related-neurons", "token-lookups", "token-weights"]
+    kinds += ["collated-activations"] if with_records else []
+    null_side = {0: ["c_fc"], layers - 1: ["c_proj"]}.get(layer)
+    for kind in kinds:
+        skeleton = None
+        if kind == "related-neurons":
+            skeleton = json.dumps({"": {"dataclass_name": "WeightBasedNeuronConnections"},
+                                   **({"__null__": null_side} if null_side else {})})
+        store.write_file("_ingest", {**MODEL, "kind": kind, "layer": layer}, "part-00000", complete("_ingest", pa.table({
+            "neuron": np.arange(NEURONS, dtype=np.int32), "path": [f"{kind}/{layer}/{n}" for n in range(NEURONS)],
+            "status": ["ok"] * NEURONS, "skeleton": [skeleton] * NEURONS})))
+
+
+def build(root: Path, layers: int, record_layers: list[int]) -> None:
+    started = time.perf_counter()
+    with ProcessPoolExecutor(os.cpu_count()) as pool:
+        list(pool.map(write_layer, [(str(root), layer, layers, layer in record_layers) for layer in range(layers)]))
+    print(f"built the warehouse in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+# -- measurements --------------------------------------------------------------------------
+def timed_process(command: list[str], repeat: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), times
+
+
+def bench_sql(root: Path, repeat: int) -> dict:
+    nx_command = shutil.which("nx")
+    nx_command = [nx_command] if nx_command else [sys.executable, "-m", "nx"]
+    glob = f"{root}/explanations/*/*/*/*.parquet"
+    source = (f"read_parquet('{glob}', hive_partitioning = true, "
+              "hive_types = {'model': 'VARCHAR', 'run': 'VARCHAR', 'layer': 'INTEGER'})")
+    bare = ("import csv, sys, duckdb\n"
+            f"rows = duckdb.sql({TOP_EXPLAINED.format(source=source)!r}).fetchall()\n"
+            "csv.writer(sys.stdout).writerows(rows)\n")
+    commands = {"nx sql": [*nx_command, "sql", TOP_EXPLAINED.format(source="explanations"), "-w", str(root)],
+                "bare duckdb": [sys.executable, "-c", bare],
+                "nx query top-explained": [*nx_command, "query", "top-explained", "-w", str(root)]}
+    results = {name: [] for name in commands}
+    for _ in range(repeat):  # interleaved, so drift in the machine hits every command alike
+        for name, command in commands.items():
+            results[name].append(timed_process(command, 1)[0])
+    rows = subprocess.run(commands["nx sql"], check=True, capture_output=True, text=True).stdout.count("\n") - 1
+    return {"rows": rows, **{name: statistics.median(times) for name, times in results.items()}}
+
+
+def bench_neuron(root: Path, record_layers: list[int], sample: int, work: Path) -> dict:
+    import nx
+
+    rng = np.random.default_rng(7)
+    picks = [(int(rng.choice(record_layers)), int(rng.integers(0, NEURONS))) for _ in range(sample)]
+    started = time.perf_counter()
+    nx.neuron(*picks[0], warehouse=str(root))
+    first = time.perf_counter() - started
+    latencies = []
+    for layer, neuron in picks:
+        started = time.perf_counter()
+        found = nx.neuron(layer, neuron, warehouse=str(root))
+        latencies.append(time.perf_counter() - started)
+    assert len(found.top_records) == 50 and len(found.upstream) + len(found.downstream) > 0
+    target = work / "json"
+    for layer in record_layers:
+        neurons = sorted({n for l, n in picks if l == layer})
+        if neurons:
+            nx.export(to=str(target), warehouse=str(root), layers=[layer], neurons=neurons)
+    paths = {(l, n): [target / p for p in (f"collated-activations/{l}/{n}.json", f"explanations/{l}/{n}.jsonl",
+                                           f"related-neurons/weight-based/{l}/{n}.json",
+                                           f"related-tokens/activation-based/{l}/{n}.json",
+                                           f"related-tokens/weight-based/{l}/{n}.json")] for l, n in picks}
+    loads = []
+    for key in picks:
+        started = time.perf_counter()
+        for path in paths[key]:
+            with open(path) as f:
+                json.load(f)
+        loads.append(time.perf_counter() - started)
+    explanation_load = statistics.median(_time_load(paths[key][1]) for key in picks)
+    sizes = {kind: statistics.mean(os.path.getsize(paths[key][i]) for key in picks)
+             for i, kind in enumerate(("collated-activations", "explanations", "related-neurons",
+                                       "token-lookups", "token-weights"))}
+    related = len(found.upstream) + len(found.downstream)
+    return {"first": first, "median": statistics.median(latencies), "p90": float(np.quantile(latencies, 0.9)),
+            "json": statistics.median(loads), "explanation_load": explanation_load, "related": related,
+            "json_sizes": sizes}
+
+
+def _time_load(path: Path) -> float:
+    started = time.perf_counter()
+    with open(path) as f:
+        json.load(f)
+    return time.perf_counter() - started
+
+
+def warehouse_bytes(root: Path, layers: list[int] | None = None) -> int:
+    total = 0
+    for directory, _, files in os.walk(root):
+        if layers is None or any(f"layer={layer}" in directory.split(os.sep) for layer in layers):
+            total += sum(os.path.getsize(os.path.join(directory, f)) for f in files if f.endswith(".parquet"))
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--record-layers", type=int, default=2, help="layers with activation records")
+    parser.add_argument("--repeat", type=int, default=7, help="runs of each command (median)")
+    parser.add_argument("--sample", type=int, default=20, help="neurons timed with nx.neuron")
+    parser.add_argument("--keep", help="build the warehouse here (and reuse it if present)")
+    parser.add_argument("--layers", type=int, default=LAYERS, help="layers of the warehouse (GPT-2 XL: 48)")
+    args = parser.parse_args()
+    record_layers = list(range(args.layers // 2 - 2, args.layers // 2 - 2 + args.record_layers))
+    work = Path(tempfile.mkdtemp(prefix="nx-bench-query-"))
+    root = Path(args.keep) if args.keep else work / "warehouse"
+    try:
+        if not (root / "explanations").exists():
+            build(root, args.layers, record_layers)
+        sql = bench_sql(root, args.repeat)
+        neuron = bench_neuron(root, record_layers, args.sample, work)
+        complete_bytes = warehouse_bytes(root, record_layers)
+        json_complete = sum(neuron["json_sizes"].values()) * NEURONS * len(record_layers)
+        small = neuron["json_sizes"]
+        json_small = (small["related-neurons"] + small["token-lookups"] + small["token-weights"]) * args.layers * NEURONS
+        small_bytes = sum(warehouse_bytes(root / t) for t in ("related_neurons", "token_lookups", "token_weights"))
+        print(f"GPT-2 XL scale: {args.layers} layers x {NEURONS:,} neurons; activation records for layers "
+              f"{record_layers[0]}-{record_layers[-1]}; {os.cpu_count()} cores; median of {args.repeat} runs")
+        print(f"\n{'top-explained (score >= 0.8, ' + format(sql['rows'], ',') + ' rows), whole process':<58}"
+              f"{'seconds':>9}{'ratio':>8}")
+        for name in ("bare duckdb", "nx sql", "nx query top-explained"):
+            print(f"  {name:<56}{sql[name]:>9.3f}{sql[name] / sql['bare duckdb']:>8.2f}")
+        print(f"  nx sql / bare duckdb: {sql['nx sql'] / sql['bare duckdb']:.2f}x (target <= 1.5x)")
+        print(f"\n{'one neuron (' + str(args.sample) + ' random neurons)':<58}{'ms':>9}")
+        print(f"  {'nx.neuron(l, n), median':<56}{neuron['median'] * 1000:>9.1f}")
+        print(f"  {'nx.neuron(l, n), 90th percentile':<56}{neuron['p90'] * 1000:>9.1f}")
+        print(f"  {'nx.neuron(l, n), first call in the process':<56}{neuron['first'] * 1000:>9.1f}")
+        print(f"  {'json.load of its 5 JSON files, median':<56}{neuron['json'] * 1000:>9.1f}")
+        print(f"  {'  + its {} related neurons explanation files (est.)'.format(neuron['related']):<56}"
+              f"{(neuron['json'] + neuron['related'] * neuron['explanation_load']) * 1000:>9.1f}")
+        print(f"  nx.neuron median: {neuron['median'] * 1000:.0f} ms (target < 100 ms)")
+        print(f"\n{'size':<40}{'Parquet MB':>12}{'JSON MB':>12}{'ratio':>8}")
+        print(f"  {'complete neurons (' + str(len(record_layers)) + ' layers, 5 kinds)':<38}"
+              f"{complete_bytes / 1e6:>12,.0f}{json_complete / 1e6:>12,.0f}{complete_bytes / json_complete:>8.3f}")
+        print(f"  {'related neurons + tokens, all ' + str(args.layers) + ' layers':<38}"
+              f"{small_bytes / 1e6:>12,.0f}{json_small / 1e6:>12,.0f}{small_bytes / json_small:>8.3f}")
+        print(f"  {'the whole synthetic warehouse':<38}{warehouse_bytes(root) / 1e6:>12,.0f}")
+        print("  (JSON sizes: the mean of the sampled neurons' files as nx export writes them, times the neurons)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
