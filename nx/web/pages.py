@@ -3,7 +3,7 @@ pool, and answers as HTML or as its JSON twin (``respond.py``). State (database,
 file index) is on ``request.app.state``; routes are listed in ``app.py``."""
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -164,9 +164,13 @@ async def compare(request: Request) -> Response:
 
 async def _sql_text(request: Request) -> str | None:
     text = request.query_params.get("q")
-    if request.method == "POST":
-        form = await request.form(max_files=0, max_fields=10)
-        text = form.get("q") or text
+    if request.method == "POST":  # an urlencoded form, read by hand: no multipart parser needed
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > 8 * params.MAX_SQL:
+                raise params.BadParameter(f"the form is too large (at most {params.MAX_SQL:,} characters of SQL)")
+        text = (parse_qs(body.decode("utf-8", "replace")).get("q") or [text])[0]
     return params.text(text, "q", limit=params.MAX_SQL)
 
 

@@ -51,7 +51,7 @@ def write_download(cursor: duckdb.DuckDBPyConnection, text: str, fmt: str):
     relation = Database.relation(cursor, text).limit(MAX_DOWNLOAD_ROWS + 1)
     if fmt == "csv":
         relation = _flat(relation)
-    reader = relation.fetch_arrow_reader(BATCH_ROWS)
+    reader = relation.to_arrow_reader(BATCH_ROWS)
     out = tempfile.SpooledTemporaryFile(max_size=32 * 2**20)
     rows = 0
     try:

@@ -1,0 +1,178 @@
+"""The viewer's pages and their JSON twins, through Starlette's test client."""
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+import nx
+from web_helpers import HOSTILE_EXPLANATION, HOSTILE_TOKENS, RUN, add_run, json_equal
+
+
+def test_every_page_has_a_json_twin_under_json_and_api(client):
+    for page, twin, api in [("/", "/index.json", "/api/home"), ("/neuron/0/1", "/neuron/0/1.json", "/api/neuron/0/1"),
+                            ("/search?q=dog", "/search.json?q=dog", "/api/search?q=dog"),
+                            ("/compare", "/compare.json", "/api/compare"), ("/queries", "/queries.json", "/api/queries"),
+                            ("/queries/top-explained", "/queries/top-explained.json", "/api/queries/top-explained"),
+                            ("/sql?q=select+1+as+x", "/sql.json?q=select+1+as+x", "/api/sql?q=select+1+as+x")]:
+        html = client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html"), page
+        first, second = client.get(twin), client.get(api)
+        assert first.status_code == 200 and first.headers["content-type"] == "application/json", twin
+        assert rounded(first.json()) == rounded(second.json()), api  # parallel sums may differ in the last bit
+
+
+def rounded(value):
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items() if k != "elapsed_ms"}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
+def test_neuron_json_holds_what_nx_neuron_returns(client, sample_warehouse):
+    got = client.get("/neuron/0/1.json").json()
+    expected = nx.neuron(0, 1, warehouse=sample_warehouse).asdict()
+    assert set(expected) <= set(got)
+    for key in ("stats", "top_records", "random_records", "quantile_records", "token_lookups", "token_weights"):
+        assert json_equal(expected[key], got[key]), key
+    for side in ("upstream", "downstream"):
+        assert json_equal(expected[side], got[side]), side
+    assert [(e["run"], e["explanation"], len(e["sequences"])) for e in got["explanations"]] == \
+           [(e["run"], e["explanation"], len(e["sequences"])) for e in expected["explanations"]]
+    assert got["navigation"] == {"previous_neuron": {"layer": 0, "neuron": 0}, "next_neuron": {"layer": 0, "neuron": 2},
+                                 "previous_layer": None, "next_layer": {"layer": 1, "neuron": 1}}
+
+
+def test_neuron_page_shows_every_pane(client):
+    html = client.get("/neuron/0/1").text
+    for pane in ("explanations", "top-records", "random-records", "token-lookups", "token-weights", "related"):
+        assert f'id="{pane}"' in html
+    for label in ("ev-correlation", "r²", "abs-dev", "top-only", "random-only"):
+        assert label in html
+    assert html.count('class="pair') >= 5 * 20  # real vs simulated, per token of each scored sequence
+    assert 'href="/neuron/0/0"' in html and 'href="/neuron/0/2"' in html and 'href="/neuron/1/1"' in html
+
+
+def test_explanations_of_every_run_with_their_metadata(client):
+    data = client.get("/neuron/0/0.json").json()
+    assert [e["run"] for e in data["explanations"]] == ["public", RUN]
+    mine = data["explanations"][1]
+    assert mine["explanation"] == HOSTILE_EXPLANATION
+    assert (mine["explainer_model"], mine["simulator_model"], mine["simulator"], mine["prompt_version"]) == \
+           ("fake-explainer", "fake-simulator", "all-at-once", "v1")
+    assert mine["run_metadata"]["explainer"] == "token-activations"
+    assert mine["sequences"][0]["tokens"] == HOSTILE_TOKENS
+
+
+def test_hostile_text_is_escaped_in_the_html(client):
+    html = client.get("/neuron/0/0").text
+    assert "<script>window.__xss" not in html and "<img src=x" not in html and "<script>alert(1)" not in html
+    assert "&lt;script&gt;window.__xss=2&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&#34;window.__xss=1&#34;&gt;" in html
+    assert "\u202e" not in html and "\u200f" not in html  # shown as ⟨U+202E⟩, never applied
+    assert "⟨U+202E⟩" in html and "⟨U+200F⟩" in html and "↵" in html and "⇥" in html
+    compare = client.get(f"/compare?a=public&b={RUN}").text
+    assert "<img src=x" not in compare and "&lt;img src=x" in compare
+
+
+def test_heatmap_spans_carry_their_colour_and_exact_value(client):
+    data = client.get("/neuron/0/1.json").json()
+    html = client.get("/neuron/0/1").text
+    top = data["top_records"][0]
+    peak = max(top["activations"])
+    assert f'title="{peak:.4f}"' in html
+    spans = re.findall(r'<span class="t c?" style="background:(#[0-9a-f]{6})" title="([-0-9.]+)"', html)
+    assert spans
+    darkest = min(spans, key=lambda s: int(s[0][1:3], 16))
+    assert float(darkest[1]) == pytest.approx(data["stats"]["max_activation"], abs=1e-3)
+
+
+def test_search_ranks_by_score_and_filters(client):
+    rows = client.get("/search.json?q=DOG").json()["rows"]
+    assert rows and all("dog" in r["explanation"].lower() for r in rows)
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    narrowed = client.get("/search.json?q=dog&layer_min=1&layer_max=2&min_score=0.89").json()
+    assert narrowed["rows"] and all(1 <= r["layer"] <= 2 and r["score"] >= 0.89 for r in narrowed["rows"])
+    mine = client.get(f"/search.json?run={RUN}").json()
+    assert mine["total"] == 6 and {r["run"] for r in mine["rows"]} == {RUN}
+    paged = client.get("/search.json?page=2&page_size=5").json()
+    assert paged["total"] == 24 and len(paged["rows"]) == 5 and paged["has_more"]
+
+
+def test_home_has_layer_stats_lists_and_runs(client):
+    data = client.get("/index.json").json()
+    assert [r["layer"] for r in data["layer_stats"]] == [0, 1, 2]
+    assert all(0 <= r["share_above"] <= 1 for r in data["layer_stats"])
+    assert data["lists"]["top-explained"]["rows"][0]["score"] >= data["lists"]["top-explained"]["rows"][-1]["score"]
+    assert data["lists"]["monosemantic"]["rows"]
+    assert [r["run"] for r in data["runs"]] == ["public", RUN]
+    html = client.get("/").text
+    assert 'src="/static/plotly.min.js"' in html and 'id="layer-plot"' in html
+    assert not re.search(r'<script[^>]+src="https?:', html)  # nothing from a CDN
+
+
+def test_compare_two_runs(client):
+    data = client.get(f"/compare.json?a=public&b={RUN}").json()
+    assert data["summary"]["neurons"] == 6 and len(data["points"]["score_a"]) == 6
+    differences = [abs(r["difference"]) for r in data["disagreements"]]
+    assert differences == sorted(differences, reverse=True)
+    assert data["disagreements"][0]["explanation_b"] in (HOSTILE_EXPLANATION, "my explanation of neuron 3")
+
+
+def test_named_queries_run_with_url_parameters(client):
+    rows = client.get("/queries/top-explained.json?min_score=0.9").json()["rows"]
+    assert rows and all(r["score"] >= 0.9 for r in rows)
+    connections = client.get("/queries/connections.json?layer=1&neuron=2").json()
+    assert connections["rows"]  # reads related_neurons: runs on the views, not the index
+    assert client.get("/queries/connections.json").status_code == 400  # layer and neuron are required
+
+
+def test_random_neuron_lands_on_a_neuron_that_exists(client):
+    for _ in range(5):
+        answer = client.get("/random", follow_redirects=False)
+        assert answer.status_code == 303
+        assert client.get(answer.headers["location"]).status_code == 200
+    assert client.get("/random.json").json()["url"].startswith("/neuron/")
+
+
+def test_sql_pages_and_downloads(client):
+    text = "select layer, neuron, tokens from activation_records where layer = 0 order by neuron, sample, rank"
+    page = client.get("/sql.json", params={"q": text, "page_size": 10, "page": 2}).json()
+    assert len(page["rows"]) == 10 and page["has_more"] and page["columns"][2]["name"] == "tokens"
+    posted = client.post("/sql", data={"q": "select 42 as answer"})
+    assert posted.status_code == 200 and ">42<" in posted.text
+    csv = client.get("/sql.csv", params={"q": text})
+    assert csv.headers["content-disposition"].endswith('.csv"')
+    table = pacsv.read_csv(io.BytesIO(csv.content))
+    assert table.num_rows == nx.sql("select count(*) as n from activation_records where layer = 0",
+                                    client.app.state.warehouse).column("n")[0].as_py()
+    parquet = pq.read_table(io.BytesIO(client.get("/sql.parquet", params={"q": text}).content))
+    assert parquet.num_rows == table.num_rows and parquet.schema.field("tokens").type.value_type == "string"
+
+
+def test_plotly_is_served_by_the_viewer_itself(client):
+    answer = client.get("/static/plotly.min.js", headers={"accept-encoding": "gzip"})
+    assert answer.status_code == 200 and answer.headers["content-encoding"] == "gzip"
+    assert b"plotly.js" in answer.content[:400]
+
+
+def test_a_new_run_shows_up_while_the_viewer_runs(own_warehouse):
+    from starlette.testclient import TestClient
+
+    from nx.web import create_app
+
+    with TestClient(create_app(own_warehouse, index_ttl=0.0)) as fresh:
+        assert "late-run" not in [r["run"] for r in fresh.get("/index.json").json()["runs"]]
+        add_run(own_warehouse, "late-run")
+        deadline = time.monotonic() + 10
+        while "late-run" not in [r["run"] for r in fresh.get("/index.json").json()["runs"]]:
+            assert time.monotonic() < deadline, "the new run never showed up"
+            time.sleep(0.1)
+        assert "late-run" in [e["run"] for e in fresh.get("/neuron/1/3.json").json()["explanations"]]
