@@ -8,6 +8,7 @@ at GPT-2 XL scale, see bench/query.py). ``nx show`` draws the result (``card.py`
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import duckdb
@@ -121,23 +122,31 @@ def neuron(layer: int, neuron: int, model: str = DEFAULT_MODEL, warehouse=None,
     >>> card.explanations[0]["explanation"], card.top_records[0]["tokens"][:5]
     """
     root = locate(warehouse)
-    reader = _LayerReader(root, model)
-    layer, neuron = int(layer), int(neuron)
-    found = Neuron(model, layer, neuron)
+    found = Neuron(model, int(layer), int(neuron))
+    exclude = () if distributions else DISTRIBUTIONS
+    # Three independent reads, each filling its own fields: DuckDB works while the others wait.
+    with ThreadPoolExecutor(3) as pool:
+        for done in [pool.submit(fill, found, _LayerReader(root, model), *args) for fill, *args in (
+                (_add_records,), (_add_explanations, exclude), (_add_tokens_and_related,))]:
+            done.result()
+    if found.empty:
+        raise NotFoundError(_not_found(found, root, _LayerReader(root, model)))
+    return found
 
-    stats = reader.neuron_rows("neurons", layer, neuron, "neuron")
+
+def _add_records(found: Neuron, reader: _LayerReader) -> None:
+    stats = reader.neuron_rows("neurons", found.layer, found.neuron, "neuron")
     found.stats = _strip(stats[0]) if stats else None
-    for row in reader.neuron_rows("activation_records", layer, neuron, "sample, quantile, rank"):
+    for row in reader.neuron_rows("activation_records", found.layer, found.neuron, "sample, quantile, rank"):
         getattr(found, f"{row['sample']}_records").append(_strip(row, "sample"))
-    _add_explanations(found, reader, () if distributions else DISTRIBUTIONS)
-    found.token_lookups = [_strip(r) for r in reader.neuron_rows("token_lookups", layer, neuron, "rank")]
+
+
+def _add_tokens_and_related(found: Neuron, reader: _LayerReader) -> None:
+    found.token_lookups = [_strip(r) for r in reader.neuron_rows("token_lookups", found.layer, found.neuron, "rank")]
     found.token_weights = {side: [] for side in WEIGHT_SIDES}
-    for row in reader.neuron_rows("token_weights", layer, neuron, "direction, sign desc, rank"):
+    for row in reader.neuron_rows("token_weights", found.layer, found.neuron, "direction, sign desc, rank"):
         found.token_weights[f"{row['direction']}_{row['sign']}"].append(_strip(row, "direction", "sign"))
     _add_related(found, reader)
-    if found.empty:
-        raise NotFoundError(_not_found(found, root, reader))
-    return found
 
 
 def _add_explanations(found: Neuron, reader: _LayerReader, exclude: tuple[str, ...]) -> None:
