@@ -75,17 +75,15 @@ def _explanations(neuron: Neuron):
 
 
 def _token_list(entries: list[dict], value: str, limit: int):
+    """Tokens with their values, laid out in columns so that no entry is split across lines."""
+    from rich.columns import Columns
     from rich.text import Text
 
-    text = Text()
-    for i, entry in enumerate(entries[:limit]):
-        if i:
-            text.append("  ")
-        text.append(f"'{_token(entry['token'])}'" if entry["token"] is not None else "NULL", style="bold")
-        text.append(f" {_number(entry[value])}", style="dim")
+    items = [Text.assemble((f"'{_token(e['token'])}'" if e["token"] is not None else "NULL", "bold"),
+                           (f" {_number(e[value])}", "dim")) for e in entries[:limit]]
     if len(entries) > limit:
-        text.append(f"  … {len(entries) - limit} more", style="dim")
-    return text
+        items.append(Text(f"… {len(entries) - limit} more", style="dim"))
+    return Columns(items, padding=(0, 2))
 
 
 def _related(title: str, entries: list[dict], limit: int):
@@ -134,8 +132,8 @@ def draw_card(neuron: Neuron, stream: TextIO, color: bool = False, width: int | 
     if any(neuron.token_weights.values()):
         console.print(Text("Weight-based tokens", style="bold"))
         for side in WEIGHT_SIDES:
-            console.print(Text(f"{side.replace('_', ' ')}: ", style="italic") +
-                          _token_list(neuron.token_weights.get(side, []), "strength", tokens // 2))
+            console.print(Text(side.replace("_", " "), style="italic"))
+            console.print(_token_list(neuron.token_weights.get(side, []), "strength", tokens // 2))
         console.print()
     for title, entries in (("Upstream neurons (input)", neuron.upstream),
                            ("Downstream neurons (output)", neuron.downstream)):

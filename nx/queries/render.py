@@ -186,8 +186,8 @@ def format_cell(value) -> str:
 def format_float(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
-    if value == 0 or 1e-3 <= abs(value) < 1e6:
-        return f"{value:.4f}".rstrip("0").rstrip(".")
+    if value == 0 or 1e-3 <= abs(value) < 1e9:
+        return f"{value:.4f}"
     return f"{value:.3e}"
 
 

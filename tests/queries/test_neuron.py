@@ -97,7 +97,7 @@ def test_show_prints_every_section_of_the_card(cli, warehouse, source_tree, monk
     [explanation] = source_tree["objects"][("explanations", 1, 1)]["scored_explanations"]
     for expected in ("Neuron 1/1 · gpt2-xl", "Explanations", explanation["explanation"], "random-only",
                      "Top activation records (2 of 20, shaded by activation)", "Token lookup table",
-                     "Weight-based tokens", "input positive:", "Upstream neurons (input)"):
+                     "Weight-based tokens", "input positive", "Upstream neurons (input)"):
         assert expected in text
     assert "Downstream neurons" not in text  # layer 1 is the last layer of the grid
     assert text.count("#") == 2
