@@ -2,10 +2,12 @@
 
 - ``connect(warehouse)``: your own in-memory DuckDB connection with every view (see
   ``views.py``); it is yours to use as you like, for example to COPY results to a file.
-- ``sql(text, warehouse, params)``: one read-only statement, as an Arrow table (``nx sql``).
+- ``sql(text, warehouse, params)``: one read-only statement, as an Arrow table, or as ``Rows``
+  of Python values (``nx sql`` prints those: no pyarrow to load).
 - ``query(name, warehouse, **params)``: a named query (``nx query NAME``); ``named_queries``
   lists them (``nx query --list``).
-- ``scan(table, warehouse)``: a polars LazyFrame (``scan.py``).
+- ``scan(table, warehouse)``: a polars LazyFrame (``frames.py``).
+- ``nx.neuron`` (``neuron.py``, drawn by ``card.py``) and ``nx.export`` (``export.py``).
 
 ``sql`` and ``query`` run on a fresh in-memory DuckDB that holds only views, and admit only
 SELECT and EXPLAIN (``readonly.py``): they cannot modify the warehouse.

@@ -89,10 +89,8 @@ class _LayerReader:
              exclude: tuple[str, ...] = ()) -> list[dict]:
         if not files:
             return []
-        hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in TABLES[table]["partitions"])
         columns = f"* exclude ({', '.join(map(views.quote, exclude))})" if exclude else "*"
-        sql = (f"select {columns} from read_parquet($files, hive_partitioning = true, "
-               f"hive_types = {{{hive_types}}}) where {where} order by {order}")
+        sql = f"select {columns} from {views.read_parquet_sql(table, '$files')} where {where} order by {order}"
         try:
             relation = self.con.sql(sql, params={"files": files, **params})
             return [dict(zip(relation.columns, row)) for row in relation.fetchall()]

@@ -44,12 +44,16 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
                      "the warehouse is read-only to queries")
 
 
-def _words(sql: str) -> list[tuple[int, str]]:
-    """(offset, text) of each token that is not a comment."""
-    tokens = duckdb.tokenize(sql)
-    ends = [start for start, _ in tokens[1:]] + [len(sql)]
-    return [(start, sql[start:end].strip()) for (start, kind), end in zip(tokens, ends)
+def tokens(sql: str) -> list[tuple[int, object, str]]:
+    """(offset, kind, text) of each token of ``sql`` that is not a comment."""
+    found = duckdb.tokenize(sql)
+    ends = [start for start, _ in found[1:]] + [len(sql)]
+    return [(start, kind, sql[start:end].strip()) for (start, kind), end in zip(found, ends)
             if kind != duckdb.token_type.comment]
+
+
+def _words(sql: str) -> list[tuple[int, str]]:
+    return [(start, text) for start, _, text in tokens(sql)]
 
 
 def _statement_name(statement) -> str:

@@ -22,6 +22,7 @@ import duckdb
 from nx.errors import WarehouseError
 from nx.queries.catalog import TABLES
 from nx.queries.location import Root, locate
+from nx.queries.readonly import tokens
 
 ACTIVATIONS_SQL = """
 select model, layer, neuron, sample, quantile, rank,
@@ -92,11 +93,17 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def table_view_sql(name: str, glob: str, union_by_name: bool = False) -> str:
+def read_parquet_sql(name: str, files: str, union_by_name: bool = False) -> str:
+    """``read_parquet`` of a table's files (a SQL expression: a literal or a $parameter), with
+    its partition keys typed as declared."""
     hive_types = ", ".join(f"{literal(key)}: {literal(kind)}" for key, kind in TABLES[name]["partitions"])
+    return (f"read_parquet({files}, hive_partitioning = true, hive_types = {{{hive_types}}}, "
+            f"union_by_name = {str(union_by_name).lower()})")
+
+
+def table_view_sql(name: str, glob: str, union_by_name: bool = False) -> str:
     columns = ", ".join(quote(column) for column, _ in TABLES[name]["partitions"] + TABLES[name]["columns"])
-    return (f"select {columns} from read_parquet({literal(glob)}, hive_partitioning = true, "
-            f"hive_types = {{{hive_types}}}, union_by_name = {str(union_by_name).lower()})")
+    return f"select {columns} from {read_parquet_sql(name, literal(glob), union_by_name)}"
 
 
 def empty_view_sql(name: str) -> str:
@@ -108,13 +115,11 @@ def empty_view_sql(name: str) -> str:
 def needed_views(sql: str) -> set[str]:
     """Views a statement may read: every view name it mentions, with what derived views read."""
     try:
-        tokens = duckdb.tokenize(sql)
+        found = tokens(sql)
     except duckdb.Error:
         return set(VIEW_NAMES)
-    words = set()
-    for (start, kind), following in zip(tokens, [*tokens[1:], (len(sql), None)]):
-        if kind in (duckdb.token_type.identifier, duckdb.token_type.keyword, duckdb.token_type.string_const):
-            words.add(sql[start:following[0]].strip().strip("\"'").lower())
+    kinds = (duckdb.token_type.identifier, duckdb.token_type.keyword, duckdb.token_type.string_const)
+    words = {text.strip("\"'").lower() for _, kind, text in found if kind in kinds}
     return with_dependencies(words & set(VIEW_NAMES))
 
 
