@@ -8,6 +8,7 @@ at GPT-2 XL scale, see bench/query.py). ``nx show`` draws the result (``card.py`
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -54,6 +55,7 @@ class Neuron:
 
 
 _SHARED: list[duckdb.DuckDBPyConnection] = []  # opening an in-memory DuckDB costs about 14 ms
+_SHARED_LOCK = threading.Lock()
 DISTRIBUTIONS = ("distribution_values", "distribution_probabilities", "uncalibrated_distribution_values",
                  "uncalibrated_distribution_probabilities")
 
@@ -65,8 +67,9 @@ class _LayerReader:
         self.root = root
         self.model = model
         if root.protocol == "file":
-            if not _SHARED:
-                _SHARED.append(duckdb.connect())
+            with _SHARED_LOCK:
+                if not _SHARED:
+                    _SHARED.append(duckdb.connect())
             self.con = _SHARED[0].cursor()
         else:  # its own connection: the filesystem registered is this warehouse's
             self.con = duckdb.connect()
