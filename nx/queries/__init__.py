@@ -14,6 +14,9 @@ SELECT and EXPLAIN (``readonly.py``): they cannot modify the warehouse.
 """
 from __future__ import annotations
 
+import difflib
+import re
+
 import duckdb
 
 from nx.errors import QueryError, WarehouseError
@@ -73,9 +76,20 @@ def _run(text: str, root: Root, params: dict | None, arrow: bool, union_by_name:
                 return relation.to_arrow_table()
             return Rows(relation.columns, [str(kind) for kind in relation.types], relation.fetchall())
         except duckdb.Error as exc:
-            raise QueryError(readonly.message_of(exc)) from exc
+            raise QueryError(_explained_error(exc)) from exc
     finally:
         con.close()
+
+
+def _explained_error(exc: duckdb.Error) -> str:
+    """DuckDB's message; for an unknown table, the views nx has (DuckDB only sees those made)."""
+    message = readonly.message_of(exc)
+    missing = re.match(r"Catalog Error: Table with name (\S+) does not exist!", message)
+    if not missing:
+        return message
+    close = difflib.get_close_matches(missing.group(1).lower(), views.VIEW_NAMES, 1)
+    hint = f' Did you mean "{close[0]}"?' if close else ""
+    return f"{missing.group(0)}{hint} Views: {', '.join(views.VIEW_NAMES)}"
 
 
 def named_queries(warehouse=None) -> dict[str, named.NamedQuery]:

@@ -80,10 +80,12 @@ def test_sql_errors_exit_1_with_duckdbs_message_and_no_traceback(cli, warehouse)
     result = cli("sql", "selec 1", "-w", warehouse)
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == 'nx: error: Parser Error: syntax error at or near "selec"\n'
-    result = cli("sql", "select * from nope", "-w", warehouse)
+    result = cli("sql", "select * from explanation", "-w", warehouse)
     assert result.exit_code == 1
-    assert result.stderr.startswith("nx: error: Catalog Error: Table with name nope does not exist!")
-    assert result.stderr.count("\n") == 1
+    assert result.stderr == ('nx: error: Catalog Error: Table with name explanation does not exist! Did you mean '
+                             '"explanations"? Views: neurons, activation_records, explanations, explanation_sequences, '
+                             "related_neurons, token_weights, token_lookups, _ingest, runs, activations, "
+                             "best_explanations, neuron_summary\n")
 
 
 def test_a_missing_warehouse_exits_3(cli, tmp_path):
