@@ -31,6 +31,11 @@ def main() -> None:
         shutil.rmtree(TARGET)
     manifest = cases.write_source_tree(TARGET, layers=(0, 1, 2), neurons=range(6), hard_neuron=(0, 1),
                                        second_hard_neuron=(1, 0), broken=False, seed=7)
+    # Related neurons point inside the sample, so that the viewer's links lead somewhere.
+    for layer in (0, 1, 2):
+        for neuron in range(6):
+            path = TARGET / cases.source_path("related-neurons", layer, neuron)
+            path.write_bytes(cases.dumps(cases.related_neurons(layer, neuron, n=6, n_layers=3, n_neurons=6)))
     (TARGET / "SYNTHETIC.txt").write_text(NOTICE)
     files = sum(len(v) for v in manifest["ok"].values())
     print(f"wrote {files} files to {TARGET.relative_to(ROOT)}")
