@@ -45,6 +45,10 @@ class Catalog:
     neurons: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # parallel to layers
     runs: list[dict] = field(default_factory=list)
     loaded_at: float = 0.0
+    # The best public explanation of each neuron, sorted by key (layer << 20 | neuron), for related neurons.
+    best_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    best_texts: list = field(default_factory=list)
+    best_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
 
     @property
     def layer_list(self) -> list[int]:
@@ -84,6 +88,19 @@ class Catalog:
             "next_layer": at(down[0]) if down else None,
         }
 
+    def best(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[str | None, float | None]]:
+        """The best public explanation and score of each (layer, neuron) that has one."""
+        if not keys or not len(self.best_keys):
+            return {}
+        wanted = np.array([(layer << 20) | neuron for layer, neuron in keys], np.int64)
+        at = np.minimum(np.searchsorted(self.best_keys, wanted), len(self.best_keys) - 1)
+        found = {}
+        for key, i, hit in zip(keys, at.tolist(), (self.best_keys[at] == wanted).tolist()):
+            if hit:
+                score = float(self.best_scores[i])
+                found[key] = (self.best_texts[i], None if score != score else score)
+        return found
+
     def describe_layers(self) -> str:
         layers = self.layer_list
         if not layers:
@@ -91,9 +108,17 @@ class Catalog:
         return f"layers {layers[0]}-{layers[-1]}" if len(layers) > 1 else f"layer {layers[0]}"
 
 
+BEST_SQL = """
+select (layer::bigint << 20) | neuron as key, explanation, coalesce(score, 'nan'::double) as score
+from best_explanations where model = $model and run = 'public' order by key
+"""
+
+
 def load(cursor, model: str) -> Catalog:
     """The catalog of ``model`` from the index connection (``index.py``)."""
     keys = cursor.sql(KEYS_SQL, params={"model": model}).fetchnumpy()
     runs = cursor.sql(RUNS_SQL, params={"model": model}).to_arrow_table().to_pylist()
+    best = cursor.sql(BEST_SQL, params={"model": model}).to_arrow_table()
     return Catalog(model, np.asarray(keys["layer"], np.int32), np.asarray(keys["neuron"], np.int32),
-                   runs, time.monotonic())
+                   runs, time.monotonic(), best.column("key").to_numpy(), best.column("explanation").to_pylist(),
+                   best.column("score").to_numpy())

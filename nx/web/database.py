@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, TypeVar
 
 import duckdb
@@ -66,6 +66,8 @@ class Database:
         self._generation = 0
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {"views": self._connect(union_by_name=False)}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nx-web-db")
+        # One helper per worker, for a request that splits its reads in two (the neuron page).
+        self._side = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nx-web-side")
         self._slots = asyncio.Semaphore(workers)
 
     def _connect(self, union_by_name: bool) -> duckdb.DuckDBPyConnection:
@@ -88,8 +90,13 @@ class Database:
         with self._lock:
             self._connections.pop("union", None)
 
+    def side(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> Future:
+        """``work(cursor)`` in a helper thread, for part of a request already holding a slot."""
+        return self._side.submit(lambda: work(self.cursor()))
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._side.shutdown(wait=False, cancel_futures=True)
         for con in list(self._connections.values()):
             con.close()
 

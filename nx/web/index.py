@@ -94,7 +94,8 @@ class Index:
             con.register(f"_{name}_arrow", table)
             con.execute(f"create table {name} as select * from _{name}_arrow")
             con.unregister(f"_{name}_arrow")
-        con.execute(f"create view best_explanations as {views.BEST_EXPLANATIONS_SQL}")
+        # A table, not the view: its window over every explanation would run at each lookup.
+        con.execute(f"create table best_explanations as {views.BEST_EXPLANATIONS_SQL}")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
         models = [r[0] for r in con.sql(MODELS_SQL).fetchall()]

@@ -6,13 +6,16 @@ sit in: 600-700 ms a neuron at that scale, most of it opening files. The viewer 
 well under 100 ms by knowing which file holds a neuron: ``FileIndex`` keeps, per Parquet
 file, the range of ``neuron`` in each row group, read once from the footer and kept while
 the file's size and modification time stay the same. The related neurons' explanations
-come from the in-memory index. The result has the shape of ``nx.neuron(...).asdict()``
+come from the catalog's sorted array of best public explanations (``Catalog.best``). The result has the shape of ``nx.neuron(...).asdict()``
 (the ``Neuron`` dataclass is reused), so the JSON twin and ``nx show --json`` agree.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from concurrent.futures import Future
+from typing import Callable
 
 import duckdb
 import pyarrow.parquet as pq
@@ -101,23 +104,26 @@ def _strip(row: dict, *names: str) -> dict:
     return row
 
 
-def read(cursor: duckdb.DuckDBPyConnection, index_cursor: duckdb.DuckDBPyConnection, files: FileIndex,
-         model: str, layer: int, neuron: int, runs: list[str], full: bool = True) -> dict:
+def read(cursor: duckdb.DuckDBPyConnection, files: FileIndex, catalog, layer: int, neuron: int,
+         full: bool = True, side: Callable[[Callable], Future] | None = None) -> dict:
     """Everything about one neuron, as ``nx.neuron(...).asdict()``; NotFoundError if nothing.
 
-    ``full=False`` leaves out the scored sequences' distributions (the page does not draw them)."""
+    ``full=False`` leaves out the scored sequences' distributions (the page does not draw them).
+    ``side(work)`` runs ``work(cursor)`` in another thread: the activation records, the
+    slowest read (DuckDB decodes a file's token lists up to the neuron's rows: 10-45 ms), are
+    read there while this thread reads the rest."""
+    model, runs = catalog.model, catalog.run_names()
     base = {"model": model, "layer": layer}
     found = Neuron(model, layer, neuron)
 
-    def of(table: str, order: str, columns=None, runs_too: bool = False) -> list[dict]:
+    def of(table: str, order: str, columns=None, runs_too: bool = False, on=None) -> list[dict]:
         parts = [{**base, "run": run} for run in runs] if runs_too else [base]
         paths = [p for partitions in parts for p in files.files(table, partitions, neuron)]
-        return _rows(cursor, table, paths, neuron, order, columns)
+        return _rows(on or cursor, table, paths, neuron, order, columns)
 
+    records = side(lambda other: of("activation_records", "sample, quantile, rank", on=other)) if side else None
     stats = of("neurons", "neuron")
     found.stats = _strip(stats[0]) if stats else None
-    for row in of("activation_records", "sample, quantile, rank"):
-        getattr(found, f"{row['sample']}_records").append(_strip(row, "sample"))
     explanations = of("explanations", "run = 'public' desc, run, score desc nulls last, explanation_index",
                       runs_too=True)
     sequences = of("explanation_sequences", "run, explanation_index, seq_index",
@@ -133,27 +139,19 @@ def read(cursor: duckdb.DuckDBPyConnection, index_cursor: duckdb.DuckDBPyConnect
     found.token_weights = {side: [] for side in WEIGHT_SIDES}
     for row in of("token_weights", "direction, sign desc, rank"):
         found.token_weights[f"{row['direction']}_{row['sign']}"].append(_strip(row, "direction", "sign"))
-    _add_related(found, of("related_neurons", "direction, sign desc, rank"), index_cursor)
+    _add_related(found, of("related_neurons", "direction, sign desc, rank"), catalog.best)
+    for row in records.result() if records else of("activation_records", "sample, quantile, rank"):
+        getattr(found, f"{row['sample']}_records").append(_strip(row, "sample"))
     if found.empty:
         raise NotFoundError(_not_found(cursor, model, layer, neuron))
-    return found.asdict()
+    # Neuron.asdict() deep-copies every token list (75 ms a neuron at full size); nothing is shared here.
+    return {f.name: getattr(found, f.name) for f in dataclasses.fields(found)}
 
 
-BEST_OF_SQL = """
-select layer, neuron, explanation, score from best_explanations
-where model = $model and run = 'public' and (layer, neuron) in (select unnest($layers), unnest($neurons))
-"""
-
-
-def _add_related(found: Neuron, related: list[dict], index_cursor: duckdb.DuckDBPyConnection) -> None:
-    best: dict[tuple[int, int], tuple] = {}
-    if related:
-        rows = index_cursor.sql(BEST_OF_SQL, params={
-            "model": found.model, "layers": [r["other_layer"] for r in related],
-            "neurons": [r["other_neuron"] for r in related]}).fetchall()
-        best = {(layer, neuron): (explanation, score) for layer, neuron, explanation, score in rows}
+def _add_related(found: Neuron, related: list[dict], best) -> None:
+    explained = best([(r["other_layer"], r["other_neuron"]) for r in related])
     for row in related:
-        explanation, score = best.get((row["other_layer"], row["other_neuron"]), (None, None))
+        explanation, score = explained.get((row["other_layer"], row["other_neuron"]), (None, None))
         entry = {"sign": row["sign"], "rank": row["rank"], "layer": row["other_layer"],
                  "neuron": row["other_neuron"], "weight": row["weight"], "explanation": explanation, "score": score}
         (found.upstream if row["direction"] == "input" else found.downstream).append(entry)

@@ -95,8 +95,7 @@ async def neuron(request: Request) -> Response:
     full = wants_json(request)
 
     def read(cursor):
-        return neuron_data.read(cursor, state.database.cursor("index"), state.files, model, layer, index,
-                                catalog.run_names(), full=full)
+        return neuron_data.read(cursor, state.files, catalog, layer, index, full=full, side=state.database.side)
 
     data = neuron_page.decorate(await state.database.run(read), catalog)
     if full:

@@ -14,6 +14,7 @@ activations shade white to blue. The exact value is in the ``title`` (the browse
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -37,10 +38,15 @@ def _odd(char: str) -> str | None:
 
 def visible(token: str | None) -> Markup:
     """The token as escaped HTML with invisible and layout-breaking characters shown as signs."""
+    return Markup(_visible(token))
+
+
+@lru_cache(maxsize=65536)  # a vocabulary repeats: a page draws ~10,000 tokens of a few thousand kinds
+def _visible(token: str | None) -> str:
     if token is None:
-        return Markup('<span class="ws" title="no token">∅</span>')
+        return '<span class="ws" title="no token">∅</span>'
     if token == "":
-        return Markup('<span class="ws" title="empty token">∅</span>')
+        return '<span class="ws" title="empty token">∅</span>'
     parts: list[str] = []
     plain: list[str] = []
     for char in token:
@@ -54,7 +60,7 @@ def visible(token: str | None) -> Markup:
         parts.append(f'<span class="ws" title="U+{ord(char):04X}">{escape(sign)}</span>')
     if plain:
         parts.append(str(escape("".join(plain))))
-    return Markup("".join(parts))
+    return "".join(parts)
 
 
 def shade(value: float | None, scale: float, colour: tuple[int, int, int] = GREEN) -> str:
@@ -90,13 +96,28 @@ def scale_of(*lists) -> float:
     return best
 
 
+LEVELS = 100  # shades per colour: finer than the eye sees, and each one's markup is made once
+
+
+@lru_cache(maxsize=None)
+def _opening(level: int, colour: tuple[int, int, int]) -> str:
+    """``<span class="t" style="..."`` for ``level`` in -LEVELS..LEVELS (negative: pale red)."""
+    value = level / LEVELS
+    background = shade(value, 1.0, colour)
+    style = "" if background in ("#fff", "#ffffff") else f' style="background:{background}"'
+    return f'<span class="t{ink(value, 1.0)}"{style}'
+
+
+def _level(value: float | None, scale: float) -> int:
+    if value is None or scale <= 0 or not math.isfinite(value):
+        return 0
+    return max(-LEVELS, min(LEVELS, round(value / scale * LEVELS)))
+
+
 def record_html(tokens: list[str], activations: list[float | None], scale: float) -> Markup:
     """One activation record: a span per token, shaded, its exact activation on hover."""
-    out = []
-    for token, value in zip(tokens, activations):
-        out.append(f'<span class="t{ink(value, scale)}" style="background:{shade(value, scale)}" '
-                   f'title="{number(value, 4)}" data-a="{number(value, 4)}">{visible(token)}</span>')
-    return Markup("".join(out))
+    return Markup("".join(f'{_opening(_level(value, scale), GREEN)} title="{number(value, 4)}">{_visible(token)}</span>'
+                          for token, value in zip(tokens, activations)))
 
 
 def simulation_html(tokens: list[str], true: list[float | None], expected: list[float | None],
@@ -106,15 +127,12 @@ def simulation_html(tokens: list[str], true: list[float | None], expected: list[
     marked ``miss``; one it imagined (the reverse) ``extra``."""
     out = []
     for token, t, p in zip(tokens, true, expected or [None] * len(tokens)):
-        tn = (t or 0.0) / true_scale if true_scale > 0 and t is not None else 0.0
-        pn = (p or 0.0) / expected_scale if expected_scale > 0 and p is not None else 0.0
-        mark = " miss" if tn >= 0.5 and pn < 0.2 else " extra" if pn >= 0.5 and tn < 0.2 else ""
-        text = visible(token)
-        out.append(
-            f'<span class="pair{mark}" title="real {number(t, 4)} · simulated {number(p, 3)}">'
-            f'<span class="t{ink(t, true_scale)}" style="background:{shade(t, true_scale)}" data-a="{number(t, 4)}">{text}</span>'
-            f'<span class="t{ink(p, expected_scale)}" style="background:{shade(p, expected_scale, BLUE)}" '
-            f'data-s="{number(p, 3)}">{text}</span></span>')
+        real, simulated = _level(t, true_scale), _level(p, expected_scale)
+        mark = " miss" if real >= LEVELS / 2 and simulated < LEVELS / 5 else \
+            " extra" if simulated >= LEVELS / 2 and real < LEVELS / 5 else ""
+        text = _visible(token)
+        out.append(f'<span class="pair{mark}" title="real {number(t, 4)} · simulated {number(p, 3)}">'
+                   f'{_opening(real, GREEN)}>{text}</span>{_opening(simulated, BLUE)}>{text}</span></span>')
     return Markup("".join(out))
 
 

@@ -50,7 +50,7 @@ def test_neuron_page_panes_heatmap_hover_and_links(page, tmp_path):
     assert page.locator("#explanations .explanation").first.locator(".metric").count() == 5
     # the strongest token of the first top record is dark green, a weak one nearly white
     spans = page.locator("#top-records .record").first.locator(".t")
-    values = [float(v) for v in spans.evaluate_all("els => els.map(e => e.dataset.a)")]
+    values = [float(v) for v in spans.evaluate_all("els => els.map(e => e.title)")]
     strongest, weakest = values.index(max(values)), values.index(min(values))
     strong = rgb(spans.nth(strongest).evaluate("e => getComputedStyle(e).backgroundColor"))
     weak = rgb(spans.nth(weakest).evaluate("e => getComputedStyle(e).backgroundColor"))
