@@ -21,6 +21,7 @@ RUN_FIELDS = ("explainer_model", "simulator_model", "explainer", "simulator", "p
               "started_at", "ended_at")
 NORMALIZED_SCALE = "simulated_normalized_activations"
 SHOWN_TOP = 20
+SHOWN_SEQUENCES = 2  # per explanation, before "more"
 
 
 def parse_ids(layer: str, neuron: str, catalog: Catalog) -> tuple[int, int]:
@@ -74,7 +75,7 @@ def _explanation(e: dict, scale: float) -> dict:
         shown.append({
             "seq_index": s["seq_index"], "sample": s.get("sample") or "unlabelled",
             "score": tokens.number(s.get("ev_correlation_score")),
-            "scale": "0–10" if normalized else "activation",
+            "scale": "a 0–10 scale" if normalized else "the activation scale",
             "html": tokens.simulation_html(s["tokens"], s["true_activations"], s.get("expected_activations"),
                                            true_scale, expected_scale),
         })
@@ -109,7 +110,7 @@ def panes(data: dict) -> dict:
     return {
         "data": data, "scale": scale,
         "explanations": [_explanation(e, scale) for e in data["explanations"]],
-        "top": _records(data["top_records"], scale), "shown_top": SHOWN_TOP,
+        "top": _records(data["top_records"], scale), "shown_top": SHOWN_TOP, "shown_sequences": SHOWN_SEQUENCES,
         "random": _records(data["random_records"], scale),
         "quantiles": [{"quantile": q, "range": _quantile_range(q, boundaries), "records": _records(rows, scale)}
                       for q, rows in sorted(quantiles.items(), key=lambda item: (item[0] is None, item[0]))],

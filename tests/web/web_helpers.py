@@ -31,7 +31,8 @@ def table_of(name: str, rows: list[dict]) -> pa.Table:
 def plant_run(root: str) -> None:
     """A second run, ``my-run``, over layer 0: a hostile explanation for neuron 0, scores that
     disagree with the public run, scored sequences with hostile tokens; its ``runs`` row; and
-    one more top record of neuron (0, 0) holding hostile tokens; a connection from (0, 1) to (1, 2)."""
+    one more top record of neuron (0, 0) holding hostile tokens; connections from (0, 1) to (1, 2)
+    and to (7, 4000), which is not in the warehouse."""
     warehouse = Warehouse(root)
     explanations, sequences = [], []
     for neuron in range(6):
@@ -59,10 +60,12 @@ def plant_run(root: str) -> None:
         "activation_records", [{"neuron": 0, "sample": "top", "rank": 99, "tokens": HOSTILE_TOKENS,
                                 "activations": [0.5 * i for i in range(len(HOSTILE_TOKENS))],
                                 "max_activation": 0.5 * (len(HOSTILE_TOKENS) - 1)}]))
-    # the sample's related neurons point outside its 3 x 6 neurons: one that leads inside
+    # a connection inside the sample and one to a neuron the warehouse does not have
     warehouse.write_file("related_neurons", {"model": MODEL, "layer": 0}, "part-planted", table_of(
         "related_neurons", [{"neuron": 1, "direction": "output", "sign": "positive", "rank": 99, "other_layer": 1,
-                             "other_neuron": 2, "weight": 0.5}]))
+                             "other_neuron": 2, "weight": 0.5},
+                            {"neuron": 1, "direction": "output", "sign": "negative", "rank": 99, "other_layer": 7,
+                             "other_neuron": 4000, "weight": -0.5}]))
 
 
 def add_run(root: str, run: str, layer: int = 1) -> None:

@@ -27,7 +27,8 @@
       font: font, margin: {t: 10, r: 60, b: 40, l: 50}, showlegend: true, legend: {orientation: "h", y: 1.1},
       xaxis: {title: {text: "layer"}, dtick: layers.length > 24 ? 4 : 1},
       yaxis: {title: {text: "score (ev-correlation)"}, zeroline: false},
-      yaxis2: {title: {text: "share"}, overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%", showgrid: false}
+      yaxis2: {title: {text: "share"}, overlaying: "y", side: "right", range: [0, 1.05], autorange: false, tickmode: "array",
+               tickvals: [0, 0.25, 0.5, 0.75, 1], tickformat: ".0%", showgrid: false}
     }, config);
     layerPlot.on("plotly_click", function (event) {
       var layer = event.points && event.points[0] && event.points[0].x;
