@@ -95,12 +95,15 @@ async def neuron(request: Request) -> Response:
     full = wants_json(request)
 
     def read(cursor):
-        return neuron_data.read(cursor, state.files, catalog, layer, index, full=full, side=state.database.side)
+        data = neuron_page.decorate(neuron_data.read(cursor, state.files, catalog, layer, index, full=full,
+                                                     side=state.database.side), catalog)
+        # The token heatmaps are built here too, in the worker: ~20 ms that would hold up the event loop.
+        return data, None if full else neuron_page.panes(data)
 
-    data = neuron_page.decorate(await state.database.run(read), catalog)
+    data, panes = await state.database.run(read)
     if full:
         return JSONResponse(data)
-    return respond(request, "neuron.html", data, {**_common(request, model), **neuron_page.panes(data)})
+    return respond(request, "neuron.html", data, {**_common(request, model), **panes})
 
 
 @answers

@@ -1,0 +1,62 @@
+"""``nx serve``: its options, the warning when exposed, a clear error for a missing warehouse,
+and the viewer over an az:// warehouse (Azurite)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+import nx.ingest
+import nx.web
+from web_helpers import SAMPLE, RunningServer
+
+try:
+    from tests.azurite import azurite  # noqa: F401  (the fixture)
+except ImportError:                    # tests/ itself on sys.path
+    from azurite import azurite  # noqa: F401
+
+
+def test_serve_help_lists_its_options():
+    shown = subprocess.run([sys.executable, "-m", "nx", "serve", "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0
+    for option in ("--warehouse", "--port", "--host", "--workers", "--query-timeout"):
+        assert option in shown.stdout
+
+
+def test_a_missing_warehouse_is_one_line_and_exit_3(tmp_path):
+    failed = subprocess.run([sys.executable, "-m", "nx", "serve", "-w", str(tmp_path / "nowhere")],
+                            capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 3
+    assert "no warehouse at" in failed.stderr and "Traceback" not in failed.stderr
+
+
+@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("localhost", False), ("::1", False),
+                                          ("0.0.0.0", True), ("192.0.2.10", True)])
+def test_exposing_the_viewer_warns(sample_warehouse, monkeypatch, host, warned):
+    calls, lines = [], []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append(options))
+    nx.web.serve(sample_warehouse, host=host, port=8123, log=lines.append)
+    assert calls[0]["host"] == host and calls[0]["port"] == 8123
+    assert any("warning" in line for line in lines) == warned
+    assert any("http://" in line and ":8123/" in line for line in lines)
+
+
+@pytest.mark.azurite
+def test_the_viewer_over_an_azure_warehouse(azurite, monkeypatch):
+    azurite.create_container("web-warehouse", public=False)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    url = f"az://{azurite.account}/web-warehouse/nx"
+    assert nx.ingest.run(source=str(SAMPLE), warehouse=url, workers=1).complete
+    with RunningServer(url) as server:
+        neuron = httpx.get(f"{server.url}/neuron/0/2.json", timeout=60).json()
+        assert neuron["explanations"][0]["explanation"] == "references to dog and cat"
+        assert len(neuron["top_records"]) == 20 and neuron["upstream"] + neuron["downstream"]
+        assert httpx.get(f"{server.url}/neuron/0/2", timeout=60).status_code == 200
+        assert httpx.get(f"{server.url}/search.json?q=dog", timeout=60).json()["total"] == 3
+        rows = httpx.get(f"{server.url}/sql.json", params={"q": "select count(*) as n from explanations"},
+                         timeout=60).json()["rows"]
+        assert rows == [{"n": 18}]
+        refused = httpx.get(f"{server.url}/sql.json", params={"q": "select * from read_csv('/etc/passwd')"}, timeout=60)
+        assert refused.status_code == 400
