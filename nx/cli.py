@@ -26,8 +26,9 @@ app = typer.Typer(
 
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _group(
+    context: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print nx's version and exit."),
 ) -> None:
     """nx: OpenAI's public neuron-explainer data as a Parquet warehouse you can query.
@@ -38,6 +39,9 @@ def _group(
         from nx import __version__
 
         print(__version__)
+        raise typer.Exit(0)
+    if context.invoked_subcommand is None:
+        print(context.get_help())
         raise typer.Exit(0)
 
 

@@ -32,7 +32,9 @@ OPENAI_BASE_URL = Setting(
     "Base URL of the OpenAI-compatible server (default: OpenAI's).",
 )
 
-SETTINGS = (WAREHOUSE, SOURCE, OPENAI_API_KEY, OPENAI_BASE_URL)
+QUERIES = Setting("queries", "NX_QUERIES", None, "A directory of your own named queries (*.sql).")
+
+SETTINGS = (WAREHOUSE, SOURCE, OPENAI_API_KEY, OPENAI_BASE_URL, QUERIES)
 
 # The public releases: model name -> (source root, layers, neurons per layer).
 PUBLIC_MODELS = {

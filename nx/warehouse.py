@@ -21,6 +21,9 @@ from nx.errors import UsageError, WarehouseError
 from nx.schema import TABLES, Table
 
 TMP_MARK = ".tmp-"
+# Tables of 64-token rows get small row groups: reading one neuron (nx.neuron, the viewer)
+# then decodes about 16 neurons' rows, not a whole file's 128, for files ~5% larger.
+ROW_GROUP_ROWS = {"activation_records": 2048, "explanation_sequences": 2048}
 
 
 def _table(name: str) -> Table:
@@ -90,7 +93,7 @@ class Warehouse:
         final = f"{directory}/{name}.parquet"
         temporary = f"{final}{TMP_MARK}{uuid.uuid4().hex}"
         buffer = io.BytesIO()
-        pq.write_table(conformed, buffer, compression="zstd", row_group_size=64 * 1024,
+        pq.write_table(conformed, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS.get(table, 64 * 1024),
                        use_dictionary=_dictionary_columns(conformed.schema))
         try:
             self.fs.makedirs(directory, exist_ok=True)

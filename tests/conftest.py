@@ -1,7 +1,6 @@
 """Shared fixtures: environment isolation, a synthetic source tree, an ingested warehouse."""
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
@@ -45,16 +44,3 @@ def copied_source(source_tree, tmp_path):
     shutil.copytree(source_tree["root"], target)
     return {**source_tree, "root": str(target)}
 
-
-def nan_aware_equal(a, b) -> bool:
-    """JSON values equal, with NaN equal to NaN (the NaN-literal file holds real NaNs)."""
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(nan_aware_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(nan_aware_equal(x, y) for x, y in zip(a, b))
-    return type(a) is type(b) and a == b
-
-
-os.environ.setdefault("PYTHONHASHSEED", "0")

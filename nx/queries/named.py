@@ -28,9 +28,8 @@ from importlib import resources
 from nx.errors import UsageError
 from nx.queries.location import Root, locate
 from nx.queries.render import Rows
-from nx.settings import Setting, resolve
+from nx.settings import QUERIES as QUERIES_DIR, resolve
 
-QUERIES_DIR = Setting("queries", "NX_QUERIES", None, "A directory of your own named queries (*.sql).")
 WAREHOUSE_QUERIES = "_queries"
 RESERVED = ("name", "warehouse", "arrow", "format", "output", "list", "max_rows")
 TYPES = {"str": str, "int": int, "float": float, "bool": bool}

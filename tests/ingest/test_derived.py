@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import cases
-from helpers import neuron_rows
+from ingest_helpers import neuron_rows
 from nx.keys import sequence_id
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import nan_aware_equal
-from helpers import rebuilt
+from ingest_helpers import nan_aware_equal, rebuilt
 
 KINDS = ("collated-activations", "explanations", "related-neurons", "token-lookups", "token-weights")
 
@@ -42,7 +41,7 @@ def test_hard_neuron_quirks_survive(ingested):
 
 def test_nan_literal_file_is_read_not_called_malformed(ingested):
     source = ingested["source"]
-    from helpers import log_rows
+    from ingest_helpers import log_rows
 
     for kind, layer, neuron in source["nan_literal"]:
         entry = log_rows(ingested["warehouse"], kind)[(layer, neuron)]

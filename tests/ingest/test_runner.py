@@ -12,8 +12,7 @@ import pytest
 
 import cases
 import nx.ingest
-from conftest import nan_aware_equal
-from helpers import log_rows, neuron_rows, table_rows
+from ingest_helpers import nan_aware_equal, log_rows, neuron_rows, table_rows
 from nx.progress import CountingProgress
 from nx.schema import DATA_TABLES
 

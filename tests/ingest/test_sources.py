@@ -8,8 +8,7 @@ import threading
 import pytest
 
 import nx.ingest
-from conftest import nan_aware_equal
-from helpers import table_rows
+from ingest_helpers import nan_aware_equal, table_rows
 
 try:
     from tests.azurite import azurite  # noqa: F401  (the fixture)

@@ -31,3 +31,14 @@ def table_rows(warehouse: str, table: str) -> list[dict]:
     """All rows of a table, sorted, for comparing two warehouses."""
     rows = Warehouse(warehouse).read_table(table).to_pylist()
     return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def nan_aware_equal(a, b) -> bool:
+    """JSON values equal, with NaN equal to NaN (the NaN-literal file holds real NaNs)."""
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(nan_aware_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(nan_aware_equal(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
