@@ -11,7 +11,7 @@ import json
 
 from nx.ingest import extras
 from nx.ingest.decode import expect, expect_list, expect_object
-from nx.ingest.rows import Rows
+from nx.ingest.rows import Rows, ranked
 from nx.keys import neuron_name, parse_neuron_name
 
 KIND = "related-neurons"
@@ -74,8 +74,7 @@ def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict
             continue
         side: dict = {}
         for sign in SIGNS:
-            ordered = sorted((r for r in rows["related_neurons"] if r["direction"] == direction and r["sign"] == sign),
-                             key=lambda r: r["rank"])
+            ordered = ranked(rows["related_neurons"], direction=direction, sign=sign)
             side[f"top_{sign}_neurons"] = [
                 json.loads(r["extras"])["name"] if r["extras"] else neuron_name(r["other_layer"], r["other_neuron"])
                 for r in ordered]

@@ -65,3 +65,9 @@ class Rows:
                 raise AssertionError(f"{table}.{field.name}: {len(values)} values for {n} rows")
             arrays.append(pa.array(values, field.type) if values else pa.nulls(n, field.type))
         return pa.table(arrays, schema=pa.schema([f for f in schema if f.name not in derived]))
+
+
+def ranked(rows: list[dict], **equal) -> list[dict]:
+    """The rows whose columns equal the given values, in source order (``rank``): how each
+    kind's ``rebuild`` gives a source list back."""
+    return sorted((r for r in rows if all(r[k] == v for k, v in equal.items())), key=lambda r: r["rank"])

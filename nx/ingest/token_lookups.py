@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from nx.ingest import extras
 from nx.ingest.decode import expect, expect_list, expect_object
-from nx.ingest.rows import Rows
+from nx.ingest.rows import Rows, ranked
 
 KIND = "token-lookups"
 DIRECTORY = "related-tokens/activation-based"
@@ -42,7 +42,7 @@ def derive(tables, context=None):
 
 
 def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
-    ordered = sorted(rows["token_lookups"], key=lambda r: r["rank"])
+    ordered = ranked(rows["token_lookups"])
     values = {"tokens": [r["token"] for r in ordered],
               "average_activations": [r["average_activation"] for r in ordered]}
     return extras.restore(values, (skeleton or {}).get(""), CLASS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from nx.ingest import extras
 from nx.ingest.decode import expect, expect_list, expect_object
-from nx.ingest.rows import Rows
+from nx.ingest.rows import Rows, ranked
 
 KIND = "token-weights"
 DIRECTORY = "related-tokens/weight-based"
@@ -66,8 +66,7 @@ def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict
         if side in skeleton.get(NULL_SIDES, ()):
             values[side] = None
             continue
-        ordered = sorted((r for r in rows["token_weights"] if r["direction"] == direction and r["sign"] == sign),
-                         key=lambda r: r["rank"])
+        ordered = ranked(rows["token_weights"], direction=direction, sign=sign)
         values[side] = extras.restore({"tokens": [r["token"] for r in ordered],
                                        "strengths": [r["strength"] for r in ordered]}, skeleton.get(side), SIDE_CLASS)
     return extras.restore(values, skeleton.get(""), CLASS)
