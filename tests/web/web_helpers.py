@@ -8,9 +8,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
-import nx.ingest
 from nx.schema import TABLES
 from nx.warehouse import Warehouse
 
