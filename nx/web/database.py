@@ -116,34 +116,36 @@ class Database:
                 local[name] = self._connections[name].cursor()
         return local[name]
 
-    def limited(self, work: Callable[[duckdb.DuckDBPyConnection], T], on: str = "views") -> T:
-        """Run ``work(cursor)`` in this thread under the time limit (call it from a worker).
+    def limited(self, work: Callable[[duckdb.DuckDBPyConnection], T], on: str = "views",
+                timeout: float | None = None) -> T:
+        """Run ``work(cursor)`` in this thread under the time limit (call it from a worker);
+        ``timeout`` replaces the viewer's limit (the index load is not a user's query).
 
         Retries once on views that read files by name when the files' schemas disagree."""
         try:
-            return self._limited(work, self.cursor(on))
+            return self._limited(work, self.cursor(on), timeout or self.timeout)
         except QueryError as exc:
             if on != "views" or "schema mismatch" not in str(exc):
                 raise
-            return self._limited(work, self.cursor("union"))
+            return self._limited(work, self.cursor("union"), timeout or self.timeout)
 
-    def _limited(self, work: Callable[[duckdb.DuckDBPyConnection], T], cursor) -> T:
-        timer = threading.Timer(self.timeout, cursor.interrupt)
+    def _limited(self, work: Callable[[duckdb.DuckDBPyConnection], T], cursor, timeout: float) -> T:
+        timer = threading.Timer(timeout, cursor.interrupt)
         timer.daemon = True
         timer.start()
         try:
             return work(cursor)
         except duckdb.InterruptException as exc:
-            raise QueryTimeout(f"the query was stopped after {self.timeout:g} s, the viewer's time limit: "
+            raise QueryTimeout(f"the query was stopped after {timeout:g} s, the viewer's time limit: "
                                "narrow it (filter on layer or neuron, add a LIMIT) or run it with nx sql") from exc
         except duckdb.Error as exc:
             raise QueryError(readonly.message_of(exc)) from exc
         finally:
             timer.cancel()
 
-    async def run(self, work: Callable[..., T], *args, on: str = "views") -> T:
+    async def run(self, work: Callable[..., T], *args, on: str = "views", timeout: float | None = None) -> T:
         """``work(cursor, *args)`` in a worker thread, on connection ``on``, once a slot is
-        free, under the time limit."""
+        free, under the time limit (or ``timeout``)."""
         try:
             await asyncio.wait_for(self._slots.acquire(), self.queue_timeout)
         except asyncio.TimeoutError:
@@ -151,7 +153,7 @@ class Database:
                        f"{self.queue_timeout:g} s): try again in a moment") from None
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, lambda: self.limited(lambda cur: work(cur, *args), on))
+            return await loop.run_in_executor(self._pool, lambda: self.limited(lambda cur: work(cur, *args), on, timeout))
         finally:
             self._slots.release()
 

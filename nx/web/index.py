@@ -28,6 +28,7 @@ from nx.web.catalog import MODELS_SQL, Catalog, load as load_catalog
 from nx.web.database import Database
 
 INDEXED = ("explanations", "neurons", "runs")
+LOAD_TIMEOUT = 900.0  # seconds: reading every explanation of an az:// warehouse can take minutes
 
 
 class Index:
@@ -50,7 +51,7 @@ class Index:
         if self._signature is None:
             async with self._first:
                 if self._signature is None:
-                    await self.database.run(lambda cur: self._load(cur, self.signature()))
+                    await self.database.run(lambda cur: self._load(cur, self.signature()), timeout=LOAD_TIMEOUT)
             return
         if time.monotonic() - self._checked_at > self.ttl and not self._checking.locked():
             threading.Thread(target=self._check, name="nx-web-index", daemon=True).start()
@@ -76,7 +77,7 @@ class Index:
             signature = self.signature()
             if signature != self._signature:
                 self.database.refresh()
-                self.database.limited(lambda cur: self._load(cur, signature))
+                self.database.limited(lambda cur: self._load(cur, signature), timeout=LOAD_TIMEOUT)
             self._checked_at = time.monotonic()
         except Exception:  # the old index stays; the next request tries again
             self._checked_at = time.monotonic()
