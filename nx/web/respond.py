@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from nx import __version__
 from nx.errors import NotFoundError, NxError, QueryError, UsageError, WarehouseError
 from nx.web.database import Busy, QueryTimeout
 from nx.web.tokens import number
@@ -80,6 +81,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["num"] = number
     env.filters["cell"] = cell
     env.filters["script_json"] = script_json
+    env.globals["version"] = __version__  # in static URLs: a new nx is never served stale scripts
     return Jinja2Templates(env=env)
 
 

@@ -96,6 +96,7 @@ def test_hostile_tokens_show_as_text_and_nothing_runs(page):
     assert page.locator(".t", has_text="<script>alert(1)</script>").count() >= 1 and not page.dialogs
     page.goto("/compare?a=public&b=my-run")
     page.wait_for_selector("#compare-plot .main-svg")
+    assert page.locator("#compare-plot .scatterlayer .point").count() == 6  # one dot per shared neuron
     assert page.evaluate("window.__xss") is None and not page.dialogs and page.locator("#disagreements img").count() == 0
     assert not page.errors
 

@@ -114,7 +114,7 @@ def test_home_has_layer_stats_lists_and_runs(client):
     assert data["lists"]["monosemantic"]["rows"]
     assert [r["run"] for r in data["runs"]] == ["public", RUN]
     html = client.get("/").text
-    assert 'src="/static/plotly.min.js"' in html and 'id="layer-plot"' in html
+    assert 'src="/static/plotly.min.js?v=' in html and 'id="layer-plot"' in html
     assert not re.search(r'<script[^>]+src="https?:', html)  # nothing from a CDN
 
 

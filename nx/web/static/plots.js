@@ -1,4 +1,5 @@
-// Pictures drawn with Plotly (served by nx itself from the plotly package: no CDN).
+// Pictures drawn with Plotly (served by nx itself from the plotly package: no CDN). SVG traces
+// only: WebGL is missing on many remote and headless machines, and the scatter holds <= 5,000 points.
 (function () {
   "use strict";
   if (typeof Plotly === "undefined") return;
@@ -40,13 +41,13 @@
   if (cmp && cmpPlot) {
     var p = cmp.points, labels = p.layer.map(function (l, i) { return l + "/" + p.neuron[i]; });
     Plotly.newPlot(cmpPlot, [{
-      type: "scattergl", mode: "markers", x: p.score_a, y: p.score_b, text: labels,
-      marker: {size: 6, color: "#2563eb", opacity: 0.6},
+      type: "scatter", mode: "markers", x: p.score_a, y: p.score_b, text: labels,
+      marker: {size: 7, color: "#2563eb", opacity: 0.6},
       hovertemplate: "neuron %{text}<br>" + plain(cmp.a) + ": %{x:.3f}<br>" + plain(cmp.b) + ": %{y:.3f}<extra></extra>"
     }, {type: "scatter", mode: "lines", x: [-1, 1], y: [-1, 1], line: {color: "#8c959f", dash: "dot"}, hoverinfo: "skip", showlegend: false}], {
       font: font, margin: {t: 10, r: 10, b: 50, l: 60}, showlegend: false,
       xaxis: {title: {text: "score in " + plain(cmp.a)}, range: [-0.25, 1.02]},
-      yaxis: {title: {text: "score in " + plain(cmp.b)}, range: [-0.25, 1.02], scaleanchor: "x"}
+      yaxis: {title: {text: "score in " + plain(cmp.b)}, range: [-0.25, 1.02]}
     }, config);
     cmpPlot.on("plotly_click", function (event) {
       var pt = event.points && event.points[0];
