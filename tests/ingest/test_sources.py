@@ -66,3 +66,39 @@ def test_warehouse_can_live_on_azure(azurite, source_tree, ingested, monkeypatch
         assert table_rows(warehouse, table) == table_rows(ingested["warehouse"], table)
     again = nx.ingest.run(["token-lookups"], source=source_tree["root"], warehouse=warehouse, workers=1)
     assert again.kinds["token-lookups"].skipped == report.kinds["token-lookups"].ok + report.kinds["token-lookups"].malformed
+
+
+@pytest.fixture
+def flaky_source(source_tree):
+    """The source over HTTP, where every file fails twice with a 500 before it is served."""
+    failures: dict[str, int] = {}
+
+    class FlakyHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if failures.get(self.path, 0) < 2:
+                failures[self.path] = failures.get(self.path, 0) + 1
+                self.send_error(500, "try again")
+                return
+            super().do_GET()
+
+    handler = functools.partial(FlakyHandler, directory=source_tree["root"])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", failures
+    server.shutdown()
+
+
+def test_transient_server_errors_are_retried_before_a_file_is_missing(flaky_source, ingested, tmp_path, monkeypatch):
+    from nx.ingest import source as source_module
+
+    monkeypatch.setattr(source_module, "BACKOFF_SECONDS", 0.01)
+    url, failures = flaky_source
+    warehouse = str(tmp_path / "w")
+    report = nx.ingest.run(["token-lookups"], source=url, warehouse=warehouse, layers="0", neurons="0-3", workers=1)
+    assert report.kinds["token-lookups"].ok == 4 and report.complete
+    assert all(count == 2 for count in failures.values()) and len(failures) == 4
+    assert table_rows(warehouse, "token_lookups") == [r for r in table_rows(ingested["warehouse"], "token_lookups")
+                                                      if r["layer"] == 0]
