@@ -94,7 +94,8 @@ class Warehouse:
         temporary = f"{final}{TMP_MARK}{uuid.uuid4().hex}"
         buffer = io.BytesIO()
         pq.write_table(conformed, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS.get(table, 64 * 1024),
-                       use_dictionary=_dictionary_columns(conformed.schema))
+                       use_dictionary=_dictionary_columns(conformed.schema),
+                       write_statistics=_scalar_columns(conformed.schema))
         try:
             self.fs.makedirs(directory, exist_ok=True)
             self._remove_stale_temporaries(final)
@@ -195,6 +196,12 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
         return pa.types.is_floating(t)
 
     return [f.name for f in schema if not is_float(f.type)]
+
+
+def _scalar_columns(schema: pa.Schema) -> list[str]:
+    """Columns whose min/max statistics are worth writing: readers prune on scalars
+    (``neuron`` above all); statistics of 64-token lists are never used."""
+    return [f.name for f in schema if not pa.types.is_list(f.type)]
 
 
 def _partition_values(table: Table, path: str) -> dict[str, object]:
