@@ -37,10 +37,6 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
     return rows, {"": left} if left else None
 
 
-def derive(tables, context=None):
-    return tables
-
-
 def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
     ordered = ranked(rows["token_lookups"])
     values = {"tokens": [r["token"] for r in ordered],

@@ -55,10 +55,6 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
     return rows, skeleton or None
 
 
-def derive(tables, context=None):
-    return tables
-
-
 def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
     skeleton = skeleton or {}
     values: dict = {}

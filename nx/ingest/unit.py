@@ -147,7 +147,8 @@ def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1)
         if gc_was_enabled:
             gc.enable()
     context = UnitContext(warehouse, unit.model, unit.layer, name)
-    tables = kind.derive(tables, context)
+    if hasattr(kind, "derive"):  # kinds with derived columns (sequence_id, scores, maxima)
+        tables = kind.derive(tables, context)
     ok = {f.neuron for f in files if f.status == "ok"}
     counts = KindCounts()
     for table, data in tables.items():
