@@ -119,6 +119,12 @@ def _record_samples(context) -> dict[tuple[int, str], str]:
     """(neuron, sequence_id) -> 'top' | 'random' from the chunk's activation records."""
     if context is None:
         return {}
+    if "record_samples" not in context.cache:
+        context.cache["record_samples"] = _read_record_samples(context)
+    return context.cache["record_samples"]
+
+
+def _read_record_samples(context) -> dict[tuple[int, str], str]:
     records = context.warehouse.read_file("activation_records", {"model": context.model, "layer": context.layer},
                                           context.name, columns=["neuron", "sample", "sequence_id"])
     if records is None:

@@ -52,6 +52,7 @@ class UnitContext:
     model: str
     layer: int
     name: str
+    cache: dict = field(default_factory=dict)  # what derive read, for the log to reuse
 
 
 @dataclass
