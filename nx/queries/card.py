@@ -4,14 +4,15 @@ Sections: statistics; explanations of every run with all their scores; the top a
 records with each token shaded by its activation (background intensity, relative to the
 neuron's largest activation; the peak token is also marked «» when there is no colour);
 lookup-table tokens; weight-based tokens; upstream and downstream neurons with their best
-public explanation. Whitespace inside tokens is made visible (↵ newline, → tab).
+public explanation. Odd characters inside tokens are made visible (``nx.tokens``: ↵ newline, ⇥ tab, ...).
 """
 from __future__ import annotations
 
 from typing import BinaryIO, TextIO
 
 from nx.queries.neuron import WEIGHT_SIDES, Neuron
-from nx.queries.render import VISIBLE, dumps_json, format_float
+from nx.queries.render import dumps_json, format_float
+from nx.tokens import visible_text
 
 SHADES = 6  # background levels, so a line of tokens stays a short run of styles
 
@@ -21,7 +22,7 @@ def _number(value) -> str:
 
 
 def _token(text: str) -> str:
-    return text.translate(VISIBLE)
+    return visible_text(text)
 
 
 def shade(activation: float | None, peak: float | None) -> str:

@@ -10,7 +10,7 @@ otherwise; ``-o`` picks it from the file's suffix.
 - json: an array of row objects, one per line; NaN and null are ``null``;
 - parquet: the Arrow table as written by pyarrow (binary: refused on a terminal);
 - table: rich, at most ``max_rows`` rows and 60 characters a cell, whitespace made visible
-  (↵ newline, → tab), then the row count.
+  (``nx.tokens``: ↵ newline, ⇥ tab, ...), then the row count.
 """
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ from decimal import Decimal
 from typing import BinaryIO
 
 from nx.errors import UsageError
+from nx.tokens import visible_text
 
 FORMATS = ("table", "csv", "json", "parquet")
 SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".txt": "table"}
 MAX_ROWS = 40
 MAX_CELL = 60
-VISIBLE = str.maketrans({"\n": "↵", "\r": "␍", "\t": "→"})
 NUMERIC = re.compile(r"^(u?(tiny|small|big|huge)?int(eger)?\d*|double|float\d*|real|halffloat|decimal.*)$", re.I)
 
 
@@ -179,7 +179,7 @@ def format_cell(value) -> str:
         text = dumps_json(value).decode("utf-8")
     else:
         text = str(value)
-    text = text.translate(VISIBLE)
+    text = visible_text(text)
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 

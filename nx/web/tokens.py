@@ -2,9 +2,8 @@
 
 Tokens are arbitrary web text. Every piece of a token is escaped (``markupsafe.escape``)
 before it becomes markup; characters that would vanish or rearrange the page are replaced
-by a visible sign in a ``ws`` span: newline ``↵``, tab ``⇥``, carriage return ``␍``, other
-control characters, zero-width and bidirectional marks (U+200B-U+200F, U+202A-U+202E,
-U+2066-U+2069, U+FEFF) as ``⟨U+XXXX⟩``; an empty token is ``∅``. The span keeps the real
+by its visible sign (``nx.tokens``: ``↵`` newline, ``⇥`` tab, ``⟨U+200F⟩`` ...) in a ``ws``
+span; an empty token is ``∅``. The span keeps the real
 text in its ``title`` so the hover says what it is.
 
 Colours: activations shade white to green by ``value / scale`` (``scale`` is the neuron's
@@ -18,22 +17,11 @@ from functools import lru_cache
 
 from markupsafe import Markup, escape
 
-_NAMED = {"\n": "↵", "\t": "⇥", "\r": "␍"}
-_INVISIBLE = {0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
-              0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF, 0x00AD, 0x2028, 0x2029}
+from nx.tokens import sign_of
 
 GREEN = (22, 128, 60)
 BLUE = (37, 99, 235)
 RED = (220, 38, 38)
-
-
-def _odd(char: str) -> str | None:
-    if char in _NAMED:
-        return _NAMED[char]
-    code = ord(char)
-    if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or code in _INVISIBLE:
-        return f"⟨U+{code:04X}⟩"
-    return None
 
 
 def visible(token: str | None) -> Markup:
@@ -50,7 +38,7 @@ def _visible(token: str | None) -> str:
     parts: list[str] = []
     plain: list[str] = []
     for char in token:
-        sign = _odd(char)
+        sign = sign_of(char)
         if sign is None:
             plain.append(char)
             continue

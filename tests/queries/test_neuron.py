@@ -105,7 +105,7 @@ def test_show_prints_every_section_of_the_card(cli, warehouse, source_tree, monk
 
 def test_show_makes_whitespace_in_tokens_visible(cli, warehouse):
     text = cli("show", "0", "1", "-w", warehouse).stdout  # the hard neuron: tabs, newlines, U+FFFD
-    assert "↵" in text and "→" in text
+    assert "↵" in text and "⇥" in text
     assert "«" in text  # the peak token is marked when there is no colour
 
 

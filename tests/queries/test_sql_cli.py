@@ -61,7 +61,7 @@ def test_the_table_format_shows_rows_and_the_row_count(cli, warehouse):
 
 def test_the_table_format_makes_whitespace_visible_and_keeps_one_line_per_row(cli, warehouse):
     result = cli("sql", "select 'a\nb\tc' as text, null as nothing", "-w", warehouse, "-f", "table")
-    assert result.stdout.splitlines()[2].split() == ["a↵b→c", "NULL"]
+    assert result.stdout.splitlines()[2].split() == ["a↵b⇥c", "NULL"]
     assert result.stdout.splitlines()[-1] == "1 row"
 
 
