@@ -91,16 +91,17 @@ class Azurite:
         from azure.storage.blob import BlobServiceClient
         return BlobServiceClient.from_connection_string(self.connection_string)
 
-    def create_container(self, name: str, public: bool = True) -> None:
-        """Create ``name`` (if absent); ``public`` grants anonymous read and list."""
+    def create_container(self, name: str, public: bool | str = True) -> None:
+        """Create ``name`` (if absent); ``public=True`` grants anonymous read and list,
+        ``public="blob"`` anonymous reads of blobs but no listing."""
         from azure.core.exceptions import ResourceExistsError
+        access = "blob" if public == "blob" else "container" if public else None
         service = self.service_client()
         container = service.get_container_client(name)
         try:
-            container.create_container(public_access="container" if public else None)
+            container.create_container(public_access=access)
         except ResourceExistsError:
-            container.set_container_access_policy(signed_identifiers={},
-                                                  public_access="container" if public else None)
+            container.set_container_access_policy(signed_identifiers={}, public_access=access)
 
     def upload_tree(self, local_dir, container: str, prefix: str = "") -> list[str]:
         """Upload every file under ``local_dir`` to ``container`` as ``prefix/<relative path>``;

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from nx.errors import SourceError, UsageError
 from nx.ingest import file_log
-from nx.ingest.kinds import kind_module
+from nx.ingest.kinds import kind_module, relative_path
 from nx.ingest.report import IngestReport, KindCounts
-from nx.ingest.source import FileInfo, Source
+from nx.ingest.source import FileInfo, Missing, Source
 from nx.ingest.unit import Unit, UnitResult, run_unit
 from nx.progress import NullProgress, Progress
 from nx.settings import PUBLIC_MODELS
@@ -35,16 +35,28 @@ class Plan:
     found: bool  # the source has this kind at all
 
 
-def _listed(source: Source, kind, layers: list[int] | None, model: str
+def _listed(source: Source, kind, layers: list[int] | None, neurons: list[int] | None, model: str
             ) -> dict[int, dict[int, FileInfo]] | None:
-    """Layer -> neuron -> file info from listing the source; None if it cannot be listed."""
+    """Layer -> neuron -> file info from listing the source; None if it cannot be listed
+    (https://, or a container that allows reading blobs but not listing them) but its files
+    can be read, in which case the neurons are enumerated instead."""
     if not source.listable:
         return None
-    if layers is None:
-        layers = source.list_layers(kind.DIRECTORY)
-    with ThreadPoolExecutor(LISTING_THREADS) as pool:
-        listings = list(pool.map(lambda layer: source.list_neurons(kind.DIRECTORY, layer, kind.SUFFIX), layers))
-    return dict(zip(layers, listings))
+    try:
+        if layers is None:
+            layers = source.list_layers(kind.DIRECTORY)
+        with ThreadPoolExecutor(LISTING_THREADS) as pool:
+            listings = list(pool.map(lambda layer: source.list_neurons(kind.DIRECTORY, layer, kind.SUFFIX), layers))
+        return dict(zip(layers, listings))
+    except SourceError:
+        if (layers is None or neurons is None) and model not in PUBLIC_MODELS:
+            raise
+        first_layer = layers[0] if layers else 0
+        first_neuron = neurons[0] if neurons else 0
+        probe = source.fetch([relative_path(kind, first_layer, first_neuron)])
+        if any(isinstance(v, Missing) and v.args[0] != "not found" for v in probe.values()):
+            raise  # the files cannot be read either: the source is unreachable
+        return None
 
 
 def plan_kind(kind_name: str, source: Source, warehouse: Warehouse, model: str,
@@ -52,7 +64,7 @@ def plan_kind(kind_name: str, source: Source, warehouse: Warehouse, model: str,
               progress: Progress = NullProgress()) -> Plan:
     kind = kind_module(kind_name)
     progress.start(0, f"listing {kind_name}")
-    listing = _listed(source, kind, layers, model)
+    listing = _listed(source, kind, layers, neurons, model)
     if listing is None:
         dims = PUBLIC_MODELS.get(model)
         if (layers is None or neurons is None) and dims is None:

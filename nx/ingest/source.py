@@ -79,11 +79,10 @@ class Source:
                 return self.fs.ls(path, detail=detail)
             except FileNotFoundError:
                 return []
-            except (OSError, TimeoutError, ValueError) as exc:
-                last_error = exc
-                time.sleep(BACKOFF_SECONDS * 2 ** attempt)
             except Exception as exc:  # adlfs/aiohttp raise their own types for network failures
                 last_error = exc
+                if getattr(exc, "status_code", None) in (401, 403):
+                    break  # refused, not transient: a container may allow reads but not listing
                 time.sleep(BACKOFF_SECONDS * 2 ** attempt)
         raise SourceError(f"cannot list {self.location.url_of(path)}: {_one_line(last_error)}")
 

@@ -102,3 +102,31 @@ def test_transient_server_errors_are_retried_before_a_file_is_missing(flaky_sour
     assert all(count == 2 for count in failures.values()) and len(failures) == 4
     assert table_rows(warehouse, "token_lookups") == [r for r in table_rows(ingested["warehouse"], "token_lookups")
                                                       if r["layer"] == 0]
+
+
+@pytest.mark.azurite
+def test_container_that_refuses_listing_is_read_by_enumerating(azurite, source_tree, ingested, tmp_path, monkeypatch):
+    azurite.create_container("reads-only", public="blob")
+    azurite.upload_tree(source_tree["root"], "reads-only", prefix="data")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.anonymous_connection_string)
+    warehouse = str(tmp_path / "w")
+    report = nx.ingest.run(["token-weights", "explanations"], source=f"az://{azurite.account}/reads-only/data",
+                           warehouse=warehouse, layers="0-1", neurons="0-3", workers=1)
+    assert report.kinds["token-weights"].ok == len(source_tree["ok"]["token-weights"])
+    assert report.kinds["explanations"].missing == 1
+    assert table_rows(warehouse, "token_weights") == table_rows(ingested["warehouse"], "token_weights")
+
+
+@pytest.mark.azurite
+def test_private_container_read_anonymously_is_unreachable(azurite, source_tree, tmp_path, monkeypatch):
+    from nx.errors import SourceError
+
+    azurite.create_container("private-source", public=False)
+    azurite.upload_tree(source_tree["root"], "private-source", prefix="data")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.anonymous_connection_string)
+    from nx.ingest import source as source_module
+
+    monkeypatch.setattr(source_module, "BACKOFF_SECONDS", 0.01)
+    with pytest.raises(SourceError, match="cannot list"):
+        nx.ingest.run(["token-weights"], source=f"az://{azurite.account}/private-source/data",
+                      warehouse=str(tmp_path / "w"), layers="0", neurons="0", workers=1)
