@@ -110,8 +110,7 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
         )
     skeleton = {"": extras.leftovers(results, RESULTS_FIELDS, "NeuronSimulationResults"),
                 "neuron_id": neuron_id_leftovers(results.get("neuron_id"), layer, neuron, "neuron_id")}
-    skeleton = {k: v for k, v in skeleton.items() if v}
-    return rows, skeleton or None
+    return rows, extras.file_skeleton(skeleton, [])
 
 
 # -- derived columns -------------------------------------------------------------------------

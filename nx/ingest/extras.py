@@ -13,6 +13,7 @@ from typing import Iterable
 import json
 
 ABSENT_KEY = "__absent__"
+NULL_SIDES = "__null__"  # in a file skeleton: the sides (c_fc, input_positive, ...) that were null
 _MISSING = object()
 
 
@@ -56,3 +57,12 @@ def dumps(by_path: dict[str, dict | None]) -> str | None:
 
 def loads(text: str | None) -> dict:
     return json.loads(text) if text else {}
+
+
+def file_skeleton(by_path: dict[str, dict | None], null_sides: list[str]) -> dict | None:
+    """A file's skeleton for the ingest log: leftovers by path and the sides that were null;
+    None when the file holds nothing a row cannot."""
+    kept = {path: value for path, value in by_path.items() if value}
+    if null_sides:
+        kept[NULL_SIDES] = null_sides
+    return kept or None

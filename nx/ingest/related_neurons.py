@@ -24,7 +24,6 @@ DERIVED: dict[str, tuple[str, ...]] = {}
 DIRECTIONS = {"c_fc": "input", "c_proj": "output"}
 SIGNS = ("positive", "negative")
 SIDE_FIELDS = tuple(f"top_{sign}_{what}" for sign in SIGNS for what in ("neurons", "weights"))
-NULL_SIDES = "__null__"
 
 
 def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
@@ -55,17 +54,14 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
                     extra = json.dumps({"name": name}, ensure_ascii=False)
                 rows.append("related_neurons", neuron=neuron, direction=direction, sign=sign, rank=rank,
                             other_layer=other_layer, other_neuron=other_neuron, weight=weight, extras=extra)
-    if null_sides:
-        skeleton[NULL_SIDES] = null_sides
-    skeleton = {k: v for k, v in skeleton.items() if v}
-    return rows, skeleton or None
+    return rows, extras.file_skeleton(skeleton, null_sides)
 
 
 def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
     skeleton = skeleton or {}
     values: dict = {}
     for key, direction in DIRECTIONS.items():
-        if key in skeleton.get(NULL_SIDES, ()):
+        if key in skeleton.get(extras.NULL_SIDES, ()):
             values[key] = None
             continue
         side: dict = {}

@@ -33,8 +33,7 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
     table["token"].extend(tokens)
     table["average_activation"].extend(averages)
     table["extras"].extend([None] * len(tokens))
-    left = extras.leftovers(summary, FIELDS, CLASS)
-    return rows, {"": left} if left else None
+    return rows, extras.file_skeleton({"": extras.leftovers(summary, FIELDS, CLASS)}, [])
 
 
 def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:

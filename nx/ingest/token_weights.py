@@ -20,7 +20,6 @@ CLASS = "WeightBasedSummaryOfNeuron"
 SIDE_CLASS = "TokensAndWeights"
 SIDES = {"input_positive": ("input", "positive"), "input_negative": ("input", "negative"),
          "output_positive": ("output", "positive"), "output_negative": ("output", "negative")}
-NULL_SIDES = "__null__"
 
 
 def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
@@ -49,17 +48,14 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
         table["token"].extend(tokens)
         table["strength"].extend(strengths)
         table["extras"].extend([None] * n)
-    if null_sides:
-        skeleton[NULL_SIDES] = null_sides
-    skeleton = {k: v for k, v in skeleton.items() if v}
-    return rows, skeleton or None
+    return rows, extras.file_skeleton(skeleton, null_sides)
 
 
 def rebuild(rows: dict[str, list[dict]], layer: int, neuron: int, skeleton: dict | None = None) -> dict:
     skeleton = skeleton or {}
     values: dict = {}
     for side, (direction, sign) in SIDES.items():
-        if side in skeleton.get(NULL_SIDES, ()):
+        if side in skeleton.get(extras.NULL_SIDES, ()):
             values[side] = None
             continue
         ordered = ranked(rows["token_weights"], direction=direction, sign=sign)
