@@ -10,7 +10,6 @@ Arrow arrays straight from their buffers; ``sequence_id`` is the same for one re
 from __future__ import annotations
 
 import hashlib
-import struct
 
 import numpy as np
 import pyarrow as pa
@@ -28,25 +27,32 @@ def sequence_ids(tokens: pa.Array, activations: pa.Array) -> pa.Array:
     tokens = tokens.combine_chunks() if isinstance(tokens, pa.ChunkedArray) else tokens
     activations = activations.combine_chunks() if isinstance(activations, pa.ChunkedArray) else activations
     token_offsets = tokens.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-    strings = pc.fill_null(tokens.values, "").cast(pa.large_string())
-    char_offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[strings.offset:strings.offset + len(strings) + 1]
-    char_bytes = strings.buffers()[2].to_pybytes() if strings.buffers()[2] is not None else b""
-    length_bytes = np.diff(char_offsets).astype("<u4").tobytes()
-    act_offsets = activations.offsets.to_numpy(zero_copy_only=False).tolist()
-    values = pc.fill_null(activations.values.cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False)
+    strings = tokens.values
+    if strings.null_count:
+        strings = pc.fill_null(strings, "")
+    strings = strings.cast(pa.string())
+    char_offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1]
+    chars = memoryview(strings.buffers()[2] or b"")
+    lengths = memoryview(np.diff(char_offsets).astype("<u4"))
+    values = activations.values.cast(pa.float64())
+    if values.null_count:
+        values = pc.fill_null(values, float("nan"))
+    values = values.to_numpy(zero_copy_only=False)
     values = np.where(np.isnan(values), np.nan, values)  # one NaN bit pattern for every NaN
-    act_bytes = np.ascontiguousarray(values, dtype="<f8").tobytes()
-    # Plain lists and one join per row: this runs for every record of every neuron ingested.
+    floats = memoryview(np.ascontiguousarray(values, dtype="<f8"))
+    # Plain ints and memoryview slices (no copies): this runs for every record ingested.
     tok = token_offsets.tolist()
-    chars = char_offsets[token_offsets].tolist()
-    pack = struct.Struct("<I").pack
+    char_at = char_offsets[token_offsets].tolist()
+    act = activations.offsets.to_numpy(zero_copy_only=False).tolist()
+    counts = memoryview(np.diff(token_offsets).astype("<u4"))
     blake2b = hashlib.blake2b
-    ids = [
-        blake2b(b"".join((pack(tok[i + 1] - tok[i]), length_bytes[tok[i] * 4:tok[i + 1] * 4],
-                          char_bytes[chars[i]:chars[i + 1]], act_bytes[act_offsets[i] * 8:act_offsets[i + 1] * 8])),
-                digest_size=8).hexdigest()
-        for i in range(len(tokens))
-    ]
+    ids = []
+    for i in range(len(tokens)):
+        digest = blake2b(counts[i:i + 1], digest_size=8)
+        digest.update(lengths[tok[i]:tok[i + 1]])
+        digest.update(chars[char_at[i]:char_at[i + 1]])
+        digest.update(floats[act[i]:act[i + 1]])
+        ids.append(digest.hexdigest())
     return pa.array(ids, pa.string())
 
 

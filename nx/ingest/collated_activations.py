@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nx.ingest import extras
+from nx.ingest import extras, token_scan
 from nx.ingest.decode import expect, expect_list, expect_object
 from nx.ingest.rows import Rows
 from nx.keys import sequence_ids
@@ -107,18 +107,19 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
 # -- the fast path ---------------------------------------------------------------------------
 # Collated activations are most of the public data's bytes (about 234 KB per neuron). For a
 # file in the seed serializer's canonical shape, simdjson hands each record's activations
-# over as a float64 buffer: no Python float is made, converted or freed. Anything else
-# (unknown keys, nulls in activations, NaN literals, odd ids) returns None and goes through
-# orjson and ``flatten``, which keep every value.
+# over as a float64 buffer and ``token_scan`` copies all token strings into one Arrow array:
+# no Python float or str is made per value. Anything else (unknown keys, nulls, NaN literals,
+# odd ids, \u escapes in tokens) returns None and goes through orjson and ``flatten``, which
+# keep every value.
 _CANONICAL_KEYS = frozenset((*NEURON_FIELDS, "dataclass_name"))
-_RECORD_KEYS = frozenset(("tokens", "activations", "dataclass_name"))
+_NEURON_ID_KEYS = frozenset(("layer_index", "neuron_index", "dataclass_name"))
 
 
 def flatten_bytes(data: bytes, layer: int, neuron: int) -> tuple[Rows, None] | None:
     import simdjson  # imported here: only ingest workers need it
 
     try:
-        return _flatten_canonical(simdjson.Parser().parse(data), layer, neuron)
+        return _flatten_canonical(data, simdjson.Parser().parse(data), layer, neuron)
     except (ValueError, TypeError, KeyError, AttributeError, RuntimeError, _NotCanonical):
         return None
 
@@ -130,16 +131,18 @@ class _NotCanonical(Exception):
 def _canonical_records(value) -> list:
     records = list(value)
     for record in records:
-        if len(record) != 3 or record.get("dataclass_name") != "ActivationRecord" or set(record.keys()) != _RECORD_KEYS:
+        # three keys, two of them read below (a missing one raises KeyError): exactly these
+        if len(record) != 3 or record["dataclass_name"] != "ActivationRecord":
             raise _NotCanonical
     return records
 
 
-def _flatten_canonical(document, layer: int, neuron: int) -> tuple[Rows, None]:
-    if set(document.keys()) != _CANONICAL_KEYS or document["dataclass_name"] != "NeuronRecord":
+def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[Rows, None]:
+    if len(document) != len(_CANONICAL_KEYS) or set(document.keys()) != _CANONICAL_KEYS \
+            or document["dataclass_name"] != "NeuronRecord":
         raise _NotCanonical
     neuron_id = document["neuron_id"]
-    if (set(neuron_id.keys()) != {"layer_index", "neuron_index", "dataclass_name"}
+    if (len(neuron_id) != 3 or set(neuron_id.keys()) != _NEURON_ID_KEYS
             or neuron_id["dataclass_name"] != "NeuronId"
             or type(neuron_id["layer_index"]) is not int or neuron_id["layer_index"] != layer
             or type(neuron_id["neuron_index"]) is not int or neuron_id["neuron_index"] != neuron):
@@ -150,35 +153,56 @@ def _flatten_canonical(document, layer: int, neuron: int) -> tuple[Rows, None]:
     boundaries = document["quantile_boundaries"]
     boundaries = None if boundaries is None else boundaries.as_list()
     by_quantile = document["random_sample_by_quantile"]
-    groups = [("top", None, _canonical_records(document["most_positive_activation_records"])),
-              ("random", None, _canonical_records(document["random_sample"]))]
+    groups = {"most_positive_activation_records": [("top", None, _canonical_records(document["most_positive_activation_records"]))],
+              "random_sample": [("random", None, _canonical_records(document["random_sample"]))],
+              "random_sample_by_quantile": []}
     quantile_count = None
     if by_quantile is not None:
         bins = list(by_quantile)
         quantile_count = len(bins)
-        groups += [("quantile", q, _canonical_records(records)) for q, records in enumerate(bins)]
+        groups["random_sample_by_quantile"] = [("quantile", q, _canonical_records(records))
+                                               for q, records in enumerate(bins)]
+    # rows go out top, random, quantiles; the file lists them in its own key order
+    in_file_order = [group for key in document.keys() if key in groups for group in groups[key]]
+    in_row_order = [group for key in groups for group in groups[key]]
+    tokens = _token_lists(data, in_file_order, in_row_order)
     rows = Rows(TABLES)
     table = rows.columns["activation_records"]
     buffers, lengths = [], []
-    for sample, quantile, records in groups:
+    for sample, quantile, records in in_row_order:
         n = len(records)
         table["neuron"].extend([neuron] * n)
         table["sample"].extend([sample] * n)
         table["quantile"].extend([quantile] * n)
         table["rank"].extend(range(n))
-        table["tokens"].extend([r["tokens"].as_list() for r in records])
         table["extras"].extend([None] * n)
         for r in records:
-            buffer = bytes(memoryview(r["activations"].as_buffer(of_type="d")))
+            buffer = memoryview(r["activations"].as_buffer(of_type="d"))
             buffers.append(buffer)
-            lengths.append(len(buffer) // 8)
+            lengths.append(buffer.nbytes // 8)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     values = np.frombuffer(b"".join(buffers), dtype=np.float64)
+    rows.add_arrow("activation_records", "tokens", tokens)
     rows.add_arrow("activation_records", "activations", pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)))
-    rows.append("neurons", neuron=neuron, quantile_boundaries=boundaries, top_count=len(groups[0][2]),
-                random_count=len(groups[1][2]), quantile_count=quantile_count, extras=None, **moments)
+    rows.append("neurons", neuron=neuron, quantile_boundaries=boundaries, top_count=len(groups["most_positive_activation_records"][0][2]),
+                random_count=len(groups["random_sample"][0][2]), quantile_count=quantile_count, extras=None, **moments)
     return rows, None
+
+
+def _token_lists(data: bytes, in_file_order: list, in_row_order: list) -> pa.ListArray:
+    """The records' token lists, in row order, from the file's bytes. A canonical file's
+    only string arrays are its token lists, which simdjson has measured."""
+    first, position = {}, 0  # index of each group's first record in file order
+    for group in in_file_order:
+        first[id(group)] = position
+        position += len(group[2])
+    order = [first[id(group)] + i for group in in_row_order for i in range(len(group[2]))]
+    lengths = [len(r["tokens"]) for _, _, records in in_file_order for r in records]
+    lists = token_scan.string_lists(data, lengths, order)
+    if lists is None:
+        raise _NotCanonical
+    return lists
 
 
 def record_maxima(activations: pa.ListArray) -> np.ndarray:

@@ -35,15 +35,27 @@ class Rows:
         self.arrow[table].setdefault(name, []).append(array)
 
     def count(self, table: str) -> int:
-        return len(self.columns[table]["neuron"])
+        return len(self.columns[table]["neuron"]) + sum(len(a) for a in self.arrow[table].get("neuron", ()))
 
     def extend(self, other: "Rows") -> None:
         for table, columns in other.columns.items():
             for name, values in columns.items():
-                self.columns[table][name].extend(values)
-        for table, columns in other.arrow.items():
-            for name, arrays in columns.items():
-                self.arrow[table].setdefault(name, []).extend(arrays)
+                if name in self.arrow[table] or name in other.arrow[table]:
+                    # one side has this column as Arrow: keep both sides' rows in order as Arrow
+                    self._flush(table, name)
+                    other._flush(table, name)
+                    self.arrow[table].setdefault(name, []).extend(other.arrow[table][name])
+                else:
+                    self.columns[table][name].extend(values)
+
+    def _flush(self, table: str, name: str) -> None:
+        """Python values of a column so far -> one Arrow chunk after its earlier chunks."""
+        values = self.columns[table][name]
+        if values:
+            self.arrow[table].setdefault(name, []).append(pa.array(values, TABLES[table].columns.field(name).type))
+            values.clear()
+        else:
+            self.arrow[table].setdefault(name, [])
 
     def to_arrow(self, table: str, derived: tuple[str, ...] = ()) -> pa.Table:
         """Arrow columns in declared types, except the derived ones (filled with nulls
@@ -55,7 +67,9 @@ class Rows:
             if field.name in derived:
                 continue
             if field.name in self.arrow[table]:
-                array = pa.concat_arrays(self.arrow[table][field.name]).cast(field.type)
+                self._flush(table, field.name)
+                chunks = self.arrow[table][field.name]
+                array = pa.concat_arrays(chunks).cast(field.type) if chunks else pa.array([], field.type)
                 if len(array) != n:
                     raise AssertionError(f"{table}.{field.name}: {len(array)} values for {n} rows")
                 arrays.append(array)
