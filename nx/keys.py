@@ -2,10 +2,11 @@
 
 ``sequence_id`` identifies a token list *together with* its true activations (token lists
 alone repeat: boilerplate text), so a scored sequence joins to the activation record it was
-simulated from. It is the 8-byte BLAKE2b digest, as 16 hex digits, of: the token count
-(uint32 LE), each token's UTF-8 length (uint32 LE), the concatenated UTF-8 tokens, and the
-activations as float64 LE with null written as NaN. ``sequence_ids`` computes it for whole
-Arrow arrays straight from their buffers; ``sequence_id`` is the same for one record.
+simulated from. It is the first 8 bytes of the SHA-256 digest, as 16 hex digits, of: the token count and
+the activation count (uint32 LE each), each token's UTF-8 length (uint32 LE), the
+activations as float64 LE with null written as NaN, then the concatenated UTF-8 tokens.
+``sequence_ids`` computes it for whole Arrow arrays straight from their buffers;
+``sequence_id`` is the same for one record.
 """
 from __future__ import annotations
 
@@ -26,34 +27,52 @@ def sequence_ids(tokens: pa.Array, activations: pa.Array) -> pa.Array:
     """``sequence_id`` of every row of two list arrays (list<string>, list<float64>)."""
     tokens = tokens.combine_chunks() if isinstance(tokens, pa.ChunkedArray) else tokens
     activations = activations.combine_chunks() if isinstance(activations, pa.ChunkedArray) else activations
-    token_offsets = tokens.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
     strings = tokens.values
     if strings.null_count:
         strings = pc.fill_null(strings, "")
     strings = strings.cast(pa.string())
     char_offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1]
     chars = memoryview(strings.buffers()[2] or b"")
-    lengths = memoryview(np.diff(char_offsets).astype("<u4"))
+    token_offsets = tokens.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    char_at = char_offsets[token_offsets].tolist()
     values = activations.values.cast(pa.float64())
     if values.null_count:
         values = pc.fill_null(values, float("nan"))
     values = values.to_numpy(zero_copy_only=False)
-    values = np.where(np.isnan(values), np.nan, values)  # one NaN bit pattern for every NaN
-    floats = memoryview(np.ascontiguousarray(values, dtype="<f8"))
-    # Plain ints and memoryview slices (no copies): this runs for every record ingested.
-    tok = token_offsets.tolist()
-    char_at = char_offsets[token_offsets].tolist()
-    act = activations.offsets.to_numpy(zero_copy_only=False).tolist()
-    counts = memoryview(np.diff(token_offsets).astype("<u4"))
-    blake2b = hashlib.blake2b
+    nan = np.isnan(values)
+    if nan.any():
+        values = np.where(nan, np.nan, values)  # one NaN bit pattern for every NaN
+    act_offsets = activations.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    heads = _heads(token_offsets, np.diff(char_offsets).astype("<u4"), act_offsets, values)
+    sha256 = hashlib.sha256  # OpenSSL's: hardware SHA on most CPUs, faster than BLAKE2b here
     ids = []
-    for i in range(len(tokens)):
-        digest = blake2b(counts[i:i + 1], digest_size=8)
-        digest.update(lengths[tok[i]:tok[i + 1]])
+    for i, head in enumerate(heads):  # this runs for every record ingested: two C calls
+        digest = sha256(head)
         digest.update(chars[char_at[i]:char_at[i + 1]])
-        digest.update(floats[act[i]:act[i + 1]])
-        ids.append(digest.hexdigest())
+        ids.append(digest.hexdigest()[:16])
     return pa.array(ids, pa.string())
+
+
+def _heads(token_offsets: np.ndarray, lengths: np.ndarray, act_offsets: np.ndarray, values: np.ndarray):
+    """Each row's bytes before its tokens: counts, token lengths and activations."""
+    token_counts, act_counts = np.diff(token_offsets), np.diff(act_offsets)
+    n = len(token_counts)
+    lengths = lengths[token_offsets[0]:token_offsets[-1]] if n else lengths[:0]
+    values = np.ascontiguousarray(values[act_offsets[0]:act_offsets[-1]] if n else values[:0], dtype="<f8")
+    if n and (token_counts == token_counts[0]).all() and (act_counts == act_counts[0]).all():
+        # every row the same shape (64 tokens, as a rule): one 2-D array, a row per record
+        t, a = int(token_counts[0]), int(act_counts[0])
+        rows = np.empty((n, 2 + t + 2 * a), dtype="<u4")
+        rows[:, 0], rows[:, 1] = t, a
+        rows[:, 2:2 + t] = lengths.reshape(n, t)
+        rows[:, 2 + t:] = values.view("<u4").reshape(n, 2 * a)
+        flat, width = memoryview(rows.reshape(-1).view(np.uint8)), rows.shape[1] * 4
+        return (flat[i * width:(i + 1) * width] for i in range(n))
+    counts = np.stack([token_counts, act_counts], axis=1).astype("<u4")
+    tok = (token_offsets - token_offsets[0]).tolist() if n else [0]
+    act = (act_offsets - act_offsets[0]).tolist() if n else [0]
+    return (b"".join((counts[i].tobytes(), lengths[tok[i]:tok[i + 1]].tobytes(), values[act[i]:act[i + 1]].tobytes()))
+            for i in range(n))
 
 
 def parse_neuron_name(name: str) -> tuple[int, int]:

@@ -199,7 +199,7 @@ def _token_lists(data: bytes, in_file_order: list, in_row_order: list) -> pa.Lis
         position += len(group[2])
     order = [first[id(group)] + i for group in in_row_order for i in range(len(group[2]))]
     lengths = [len(r["tokens"]) for _, _, records in in_file_order for r in records]
-    lists = token_scan.string_lists(data, lengths, order)
+    lists = token_scan.string_lists(data, b"tokens", b"activations", lengths, order)
     if lists is None:
         raise _NotCanonical
     return lists
@@ -208,7 +208,10 @@ def _token_lists(data: bytes, in_file_order: list, in_row_order: list) -> pa.Lis
 def record_maxima(activations: pa.ListArray) -> np.ndarray:
     """Largest activation of each list (NaN where a list is empty or all null)."""
     offsets = activations.offsets.to_numpy(zero_copy_only=False)
-    values = activations.values.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    values = activations.values.cast(pa.float64())
+    if values.null_count:
+        values = values.fill_null(np.nan)
+    values = values.to_numpy(zero_copy_only=False)
     values = values[offsets[0]:offsets[-1]]
     starts = offsets[:-1] - offsets[0]
     lengths = np.diff(offsets)

@@ -1,12 +1,15 @@
 """Token lists straight from the bytes of a compact JSON document to one Arrow array.
 
 Collated activations hold about 8,000 tokens per neuron. Making a Python ``str`` of each,
-then an Arrow array of those, then freeing them, cost more than parsing the whole file. Here
-numpy finds every string of the document at once, and Arrow copies the bytes of the ones
-that are array elements into one buffer. JSON strings are UTF-8 already (the parser that
-validated the document checked that), so only escapes need decoding: the two-character ones
-(``\\n``, ``\\"``, ...) are decoded here; a ``\\u`` escape in an element gives None (the caller
-then reads the file the ordinary way), as does JSON with whitespace around strings.
+then an Arrow array of those, then freeing them, cost more than parsing the whole file.
+Here the token arrays' text is cut out of the document (from ``"tokens":[`` to the
+``"],"activations":`` after it) and joined in the order the rows want; numpy then finds the quotes in that text, and deleting
+the quotes, the commas between strings and the escapes' backslashes leaves the tokens'
+bytes, one after another: an Arrow string array's data buffer. JSON strings are UTF-8
+already (the parser that validated the document checked that), so only escapes need
+decoding: the two-character ones (``\\n``, ``\\"``, ...) are decoded here; a ``\\u`` escape,
+an element that is not a string, or whitespace between elements gives None (the caller
+then reads the file the ordinary way).
 """
 from __future__ import annotations
 
@@ -14,67 +17,90 @@ import numpy as np
 import pyarrow as pa
 
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
-
-
-def _byte_set(characters: str) -> np.ndarray:
-    table = np.zeros(256, dtype=bool)
-    table[[ord(c) for c in characters]] = True
-    return table
-
-
-# In compact JSON a string follows one of "{[,:" and is followed by one of ":,]}"; it is an
-# array element when it follows "[" or "," and is followed by "," or "]" (a key follows
-# "{" or "," but is followed by ":").
-_BEFORE_STRING, _AFTER_STRING = _byte_set("{[,:"), _byte_set(":,]}")
-_OPENS_ELEMENT, _CLOSES_ELEMENT = _byte_set("[,"), _byte_set(",]")
 # Byte after a backslash -> the byte it stands for (0: not a two-character escape).
 _UNESCAPE = np.zeros(256, dtype=np.uint8)
 for _escape, _byte in zip(b'nrtbf"\\/', b'\n\r\t\b\f"\\/'):
     _UNESCAPE[_escape] = _byte
 
 
-def string_lists(data: bytes, lengths: list[int], order: list[int] | None = None) -> pa.ListArray | None:
-    """The strings that are array elements in the document (a string after ``[`` or ``,``
-    and before ``,`` or ``]``), cut into consecutive lists of ``lengths``, as one
-    list<string> array; in document order, or in ``order`` (a permutation of the lists).
+def string_lists(data: bytes, key: bytes, next_key: bytes, lengths: list[int],
+                 order: list[int] | None = None) -> pa.ListArray | None:
+    """The string arrays that are the values of ``key`` in the document, as one
+    list<string> array: one list per occurrence of the key, in document order, or in
+    ``order`` (a permutation of the occurrences' indices).
 
-    The caller knows from its parser that the document's only string arrays are these lists
-    and how long each is. None when the strings do not add up to ``lengths`` (a list holds
-    a non-string) or the document is not written compactly."""
-    doc = np.frombuffer(data, dtype=np.uint8)
-    quotes = np.flatnonzero(doc == _QUOTE)
-    introducers = _escape_introducers(_backslashes(data, doc))
-    if len(introducers):
-        escaped_quotes = introducers[doc[introducers + 1] == _QUOTE] + 1
-        if len(escaped_quotes):
-            keep = np.ones(len(quotes), dtype=bool)
-            keep[np.searchsorted(quotes, escaped_quotes)] = False
-            quotes = quotes[keep]
-    if len(quotes) % 2 or (len(quotes) and (quotes[0] == 0 or quotes[-1] + 1 >= len(doc))):
+    The caller has parsed the document and knows that ``key`` occurs there ``len(lengths)``
+    times, only as a key, its values arrays of these lengths (as in a canonical
+    NeuronRecord). Each array must be followed by ``next_key`` (the seed writes ``tokens``
+    then ``activations``). None when the text says otherwise (see the module's docstring)."""
+    texts = _array_texts(data, b'"' + key + b'":[', b'"],"' + next_key + b'":', len(lengths))
+    if texts is None:
         return None
-    starts, ends = quotes[0::2] + 1, quotes[1::2]
-    before, after = doc[starts - 2], doc[ends + 1]
-    if not (_BEFORE_STRING[before].all() and _AFTER_STRING[after].all()):
-        return None  # whitespace around strings: not compact
-    is_element = _OPENS_ELEMENT[before] & _CLOSES_ELEMENT[after]
-    starts, ends = starts[is_element], ends[is_element]
     counts = np.asarray(lengths, dtype=np.int64)
-    if len(starts) != counts.sum():
-        return None
-    picked = np.arange(len(starts))  # the strings in document order ...
-    if order is not None:  # ... or list by list in the order asked
-        order = np.asarray(order, dtype=np.int64)
-        if np.sort(order).tolist() != list(range(len(counts))):
+    if order is not None:
+        if sorted(order) != list(range(len(texts))):
             raise ValueError("order must be a permutation of the lists")
-        first = np.cumsum(counts) - counts
-        counts = counts[order]
-        picked = picked - np.repeat(np.cumsum(counts) - counts - first[order], counts)
-    strings = _gather(doc, starts, ends, picked, introducers)
-    if strings is None:
-        return None
+        texts, counts = [texts[i] for i in order], counts[order]
     offsets = np.zeros(len(counts) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), strings)
+    strings = _strings(b",".join(t for t in texts if t), int(offsets[-1]))
+    return None if strings is None else pa.ListArray.from_arrays(pa.array(offsets), strings)
+
+
+def _array_texts(data: bytes, opening: bytes, closing: bytes, expected: int) -> list[bytes] | None:
+    """The text of each of the ``expected`` arrays that start after ``opening`` and end
+    where ``closing`` (a quote, the bracket, the next key) begins; None if the document
+    has more or fewer such arrays, or one is followed by another key.
+
+    Both patterns only match real keys: a string's own quotes are escaped, and each
+    pattern has a quote that follows a character other than a backslash."""
+    parts = data.split(opening)
+    if len(parts) != expected + 1:
+        return None
+    ends = [part.find(closing) for part in parts[1:]]
+    texts = [part[:end + 1] for part, end in zip(parts[1:], ends)]
+    if -1 in ends:  # an empty array ("[]") or one followed by some other key
+        for i, end in enumerate(ends):
+            if end < 0:
+                if not parts[i + 1].startswith(b"]"):
+                    return None
+                texts[i] = b""
+    return texts
+
+
+def _strings(text: bytes, count: int) -> pa.StringArray | None:
+    """``count`` JSON strings written one after another, separated by single commas, as an
+    Arrow string array, escapes decoded; None if ``text`` is anything else."""
+    if count == 0:
+        return pa.array([], pa.string()) if not text else None
+    buffer = np.frombuffer(text, dtype=np.uint8)
+    quotes = np.flatnonzero(buffer == _QUOTE)
+    introducers = _escape_introducers(_backslashes(text, buffer))
+    escaped_quotes = introducers[buffer[introducers + 1] == _QUOTE] + 1
+    if len(escaped_quotes):
+        keep = np.ones(len(quotes), dtype=bool)
+        keep[np.searchsorted(quotes, escaped_quotes)] = False
+        quotes = quotes[keep]
+    if len(quotes) != 2 * count or quotes[0] != 0 or quotes[-1] != len(buffer) - 1:
+        return None
+    opening, closing = quotes[0::2], quotes[1::2]
+    if not (opening[1:] - closing[:-1] == 2).all() or not (buffer[closing[:-1] + 1] == ord(",")).all():
+        return None  # something between two strings besides one comma
+    lengths = closing - opening - 1
+    kept = np.ones(len(buffer), dtype=bool)  # all but the quotes, the commas between, the escapes' backslashes
+    kept[quotes] = False
+    kept[closing[:-1] + 1] = False
+    if len(introducers):
+        decoded = _UNESCAPE[buffer[introducers + 1]]
+        if not decoded.all():
+            return None  # a \\uXXXX escape: not decoded here
+        buffer = buffer.copy()
+        buffer[introducers + 1] = decoded
+        kept[introducers] = False
+        lengths -= np.bincount(np.searchsorted(opening, introducers) - 1, minlength=count)
+    offsets = np.zeros(count + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(np.compress(kept, buffer)))
 
 
 def _backslashes(data: bytes, doc: np.ndarray, few: int = 4096) -> np.ndarray:
@@ -98,43 +124,3 @@ def _escape_introducers(backslashes: np.ndarray) -> np.ndarray:
     run_starts[1:] = backslashes[1:] != backslashes[:-1] + 1
     first_of_run = np.flatnonzero(run_starts)[np.cumsum(run_starts) - 1]
     return backslashes[(np.arange(len(backslashes)) - first_of_run) % 2 == 0]
-
-
-def _gather(doc: np.ndarray, starts: np.ndarray, ends: np.ndarray, picked: np.ndarray,
-            introducers: np.ndarray) -> pa.StringArray | None:
-    """The byte spans ``[starts[i], ends[i])`` of ``doc`` for i in ``picked``, as one string
-    array, escapes decoded.
-
-    The spans and the gaps between them are a zero-copy Arrow view of the document; taking
-    the picked spans copies their bytes into a new array in one C++ call. Escapes are then
-    decoded in that copy: each introducing backslash is dropped, the byte after it replaced."""
-    if len(doc) >= 2**31:
-        return None
-    if not len(picked):
-        return pa.array([], pa.string())
-    bounds = np.empty(2 * len(starts), dtype=np.int32)
-    bounds[0::2], bounds[1::2] = starts, ends
-    view = pa.StringArray.from_buffers(len(bounds) - 1, pa.py_buffer(bounds), pa.py_buffer(doc))
-    strings = view.take(pa.array(2 * picked.astype(np.int32)))
-    if not len(introducers):
-        return strings
-    owner = np.searchsorted(starts, introducers, side="right") - 1
-    inside = (owner >= 0) & (introducers < ends[np.maximum(owner, 0)])
-    introducers, owner = introducers[inside], owner[inside]
-    if not len(introducers):
-        return strings
-    decoded = _UNESCAPE[doc[introducers + 1]]
-    if not decoded.all():
-        return None  # a \\uXXXX escape: not decoded here
-    place = np.empty(len(starts), dtype=np.int64)  # span -> its index in ``strings``
-    place[picked] = np.arange(len(picked))
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[:len(strings) + 1]
-    values = np.frombuffer(strings.buffers()[2], dtype=np.uint8)[:offsets[-1]].copy()
-    at = offsets[place[owner]] + (introducers - starts[owner])  # the introducers' places in ``values``
-    owner = place[owner]
-    values[at + 1] = decoded
-    keep = np.ones(len(values), dtype=bool)
-    keep[at] = False
-    removed = np.zeros(len(offsets), dtype=np.int32)
-    np.cumsum(np.bincount(owner, minlength=len(strings)), out=removed[1:])
-    return pa.StringArray.from_buffers(len(strings), pa.py_buffer(offsets - removed), pa.py_buffer(values[keep]))

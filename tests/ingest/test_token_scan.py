@@ -1,0 +1,90 @@
+"""The token scanner: the string arrays under a key of compact JSON, escapes decoded, in any
+list order; anything it does not handle gives None (the caller then parses normally)."""
+from __future__ import annotations
+
+import json
+import random
+
+import orjson
+import pytest
+
+from nx.ingest.token_scan import string_lists
+
+QUIRKS = ["a", " ", '"', "\\", "\n", "\t", "\r", "é", "🙂", "\ufffd", "\x0c", "\x08", "/", ":", ",", "]",
+          "}", "{", "[", "tokens", '\\"', "\\\\", '","', '":"', "\u2028"]
+
+
+def document(lists: list[list[str]]) -> bytes:
+    """A NeuronRecord-like document: keys, non-array string values, nested objects."""
+    records = [{"dataclass_name": "ActivationRecord", "tokens": tokens, "activations": [0.5] * len(tokens)}
+               for tokens in lists]
+    return orjson.dumps({"neuron_id": {"layer_index": 1, "dataclass_name": "NeuronId"},
+                         "random_sample": records[1:], "label": "a,\"b\"]", "top": records[:1]})
+
+
+def in_document_order(lists):
+    return lists[1:] + lists[:1]
+
+
+def test_random_token_lists_come_back_exactly_in_any_order():
+    rng = random.Random(7)
+    for _ in range(500):
+        lists = [["".join(rng.choice(QUIRKS) for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(0, 6))]
+                 for _ in range(rng.randint(1, 6))]
+        ordered = in_document_order(lists)
+        data = document(lists)
+        assert string_lists(data, b"tokens", b"activations", [len(x) for x in ordered]).to_pylist() == ordered
+        order = rng.sample(range(len(ordered)), len(ordered))
+        assert string_lists(data, b"tokens", b"activations", [len(x) for x in ordered], order).to_pylist() == [ordered[i] for i in order]
+
+
+def records(*lists) -> bytes:
+    return orjson.dumps([{"tokens": tokens, "activations": [], "dataclass_name": "ActivationRecord"}
+                         for tokens in lists])
+
+
+def scan(data: bytes, lengths: list[int], order=None):
+    return string_lists(data, b"tokens", b"activations", lengths, order)
+
+
+def test_a_list_holding_a_non_string_does_not_add_up():
+    assert scan(records(["x", 1, "y"]), [3]) is None
+    assert scan(records(["z", None]), [2]) is None
+    assert scan(records([1]), [1]) is None
+
+
+def test_a_key_found_more_or_fewer_times_than_expected_gives_none():
+    data = records(["a"], ["b"])
+    assert scan(data, [1, 1]).to_pylist() == [["a"], ["b"]]
+    assert scan(data, [1]) is None
+    assert scan(data, [1, 1, 0]) is None
+
+
+def test_tokens_that_look_like_the_end_of_the_array_stay_tokens():
+    tricky = ['"]', "],", '],"activations":[', "]}", '"tokens":[', "\\", '\\"', ""]
+    assert scan(records(tricky, ["]"], [], ['"'], tricky), [8, 1, 0, 1, 8]).to_pylist() == \
+        [tricky, ["]"], [], ['"'], tricky]
+
+
+def test_a_list_not_followed_by_the_next_key_gives_none():
+    assert scan(orjson.dumps([{"activations": [], "tokens": ["a"]}, {"tokens": ["b"], "activations": []}]), [1, 1]) is None
+    assert scan(orjson.dumps({"tokens": ["a"]}), [1]) is None
+
+
+def test_control_characters_written_as_unicode_escapes_are_left_to_the_parser():
+    assert scan(records(["ok"], ["bell\x07"]), [1, 1]) is None
+
+
+def test_json_with_spaces_around_strings_is_left_to_the_parser():
+    assert scan(json.dumps([{"tokens": ["x", "y"], "activations": []}], separators=(",", ":")).encode(), [2]).to_pylist() == [["x", "y"]]
+    assert scan(json.dumps([{"tokens": ["x", "y"], "activations": []}]).encode(), [2]) is None
+
+
+def test_order_must_be_a_permutation():
+    with pytest.raises(ValueError):
+        scan(records(["x"], ["y"]), [1, 1], [0, 0])
+
+
+def test_no_lists_give_an_empty_array():
+    assert scan(orjson.dumps({"a": 1}), []).to_pylist() == []
+    assert scan(records([]), [0]).to_pylist() == [[]]
