@@ -191,15 +191,14 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
 
 
 def _token_lists(data: bytes, in_file_order: list, in_row_order: list) -> pa.ListArray:
-    """The records' token lists, in row order, from the file's bytes. A canonical file's
-    only string arrays are its token lists, which simdjson has measured."""
+    """The records' token lists, in row order, from the file's bytes (a canonical file's
+    records are each read once as a key, ``tokens``, followed by ``activations``)."""
     first, position = {}, 0  # index of each group's first record in file order
     for group in in_file_order:
         first[id(group)] = position
         position += len(group[2])
     order = [first[id(group)] + i for group in in_row_order for i in range(len(group[2]))]
-    lengths = [len(r["tokens"]) for _, _, records in in_file_order for r in records]
-    lists = token_scan.string_lists(data, b"tokens", b"activations", lengths, order)
+    lists = token_scan.string_lists(data, b"tokens", b"activations", position, order)
     if lists is None:
         raise _NotCanonical
     return lists

@@ -147,6 +147,8 @@ def run_plans(plans: list[Plan], source: Source, warehouse: Warehouse, report: I
     # HTTP filesystem run an event-loop thread that a forked child must not inherit.
     local = source.location.protocol == "file" and warehouse.location.protocol == "file"
     context = multiprocessing.get_context("fork" if local else "spawn")
+    if local:
+        import simdjson  # noqa: F401  imported once here rather than in every forked worker
     with context.Pool(workers, _init_worker, (source.url, warehouse.url)) as pool:
         for plan in plans:
             for result in pool.imap_unordered(_run_in_worker, plan.units):

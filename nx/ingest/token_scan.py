@@ -23,66 +23,80 @@ for _escape, _byte in zip(b'nrtbf"\\/', b'\n\r\t\b\f"\\/'):
     _UNESCAPE[_escape] = _byte
 
 
-def string_lists(data: bytes, key: bytes, next_key: bytes, lengths: list[int],
+def string_lists(data: bytes, key: bytes, next_key: bytes, expected: int,
                  order: list[int] | None = None) -> pa.ListArray | None:
     """The string arrays that are the values of ``key`` in the document, as one
     list<string> array: one list per occurrence of the key, in document order, or in
     ``order`` (a permutation of the occurrences' indices).
 
-    The caller has parsed the document and knows that ``key`` occurs there ``len(lengths)``
-    times, only as a key, its values arrays of these lengths (as in a canonical
-    NeuronRecord). Each array must be followed by ``next_key`` (the seed writes ``tokens``
-    then ``activations``). None when the text says otherwise (see the module's docstring)."""
-    texts = _array_texts(data, b'"' + key + b'":[', b'"],"' + next_key + b'":', len(lengths))
+    The caller has parsed the document and knows that ``key`` occurs there ``expected``
+    times, only as a key (as in a canonical NeuronRecord). Each array must be followed by
+    ``next_key`` (the seed writes ``tokens`` then ``activations``). None when the text says
+    otherwise (see the module's docstring)."""
+    texts = _array_texts(data, b'"' + key + b'":[', b'"],"' + next_key + b'":', expected)
     if texts is None:
         return None
-    counts = np.asarray(lengths, dtype=np.int64)
     if order is not None:
         if sorted(order) != list(range(len(texts))):
             raise ValueError("order must be a permutation of the lists")
-        texts, counts = [texts[i] for i in order], counts[order]
-    offsets = np.zeros(len(counts) + 1, dtype=np.int32)
+        texts = [texts[i] for i in order]
+    scanned = _strings(b",".join(t for t in texts if t))
+    if scanned is None:
+        return None
+    strings, opening = scanned
+    # each list's first string opens where its text starts in the joined text
+    sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    nonempty = sizes > 0
+    starts = np.cumsum(sizes[nonempty] + 1) - (sizes[nonempty] + 1)
+    first = np.searchsorted(opening, starts)
+    if len(starts) and (first[-1] >= len(opening) or (opening[first] != starts).any()):
+        return None
+    counts = np.zeros(len(texts), dtype=np.int64)
+    counts[nonempty] = np.diff(first, append=len(opening))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    strings = _strings(b",".join(t for t in texts if t), int(offsets[-1]))
-    return None if strings is None else pa.ListArray.from_arrays(pa.array(offsets), strings)
+    return pa.ListArray.from_arrays(pa.array(offsets), strings)
 
 
-def _array_texts(data: bytes, opening: bytes, closing: bytes, expected: int) -> list[bytes] | None:
-    """The text of each of the ``expected`` arrays that start after ``opening`` and end
+def _array_texts(data: bytes, opening: bytes, closing: bytes, expected: int) -> list | None:
+    """The text (a memoryview) of each of the ``expected`` arrays that start after ``opening`` and end
     where ``closing`` (a quote, the bracket, the next key) begins; None if the document
     has more or fewer such arrays, or one is followed by another key.
 
     Both patterns only match real keys: a string's own quotes are escaped, and each
     pattern has a quote that follows a character other than a backslash."""
-    parts = data.split(opening)
-    if len(parts) != expected + 1:
-        return None
-    ends = [part.find(closing) for part in parts[1:]]
-    texts = [part[:end + 1] for part, end in zip(parts[1:], ends)]
-    if -1 in ends:  # an empty array ("[]") or one followed by some other key
-        for i, end in enumerate(ends):
-            if end < 0:
-                if not parts[i + 1].startswith(b"]"):
-                    return None
-                texts[i] = b""
-    return texts
+    view, texts = memoryview(data), []
+    at = data.find(opening)
+    while at >= 0:
+        start = at + len(opening)
+        at = data.find(opening, start)  # the next array
+        if data[start:start + 1] == b"]":
+            texts.append(b"")
+            continue
+        end = data.find(closing, start)
+        if end < 0 or 0 <= at < end:
+            return None  # this array is followed by some other key
+        texts.append(view[start:end + 1])
+    return texts if len(texts) == expected else None
 
 
-def _strings(text: bytes, count: int) -> pa.StringArray | None:
-    """``count`` JSON strings written one after another, separated by single commas, as an
-    Arrow string array, escapes decoded; None if ``text`` is anything else."""
-    if count == 0:
-        return pa.array([], pa.string()) if not text else None
+def _strings(text: bytes) -> tuple[pa.StringArray, np.ndarray] | None:
+    """JSON strings written one after another, separated by single commas, as an Arrow
+    string array (escapes decoded) and the positions of their opening quotes; None if
+    ``text`` is anything else."""
+    if not text:
+        return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
     buffer = np.frombuffer(text, dtype=np.uint8)
     quotes = np.flatnonzero(buffer == _QUOTE)
-    introducers = _escape_introducers(_backslashes(text, buffer))
+    introducers = _escape_introducers(np.flatnonzero(buffer == _BACKSLASH))
     escaped_quotes = introducers[buffer[introducers + 1] == _QUOTE] + 1
     if len(escaped_quotes):
         keep = np.ones(len(quotes), dtype=bool)
         keep[np.searchsorted(quotes, escaped_quotes)] = False
         quotes = quotes[keep]
-    if len(quotes) != 2 * count or quotes[0] != 0 or quotes[-1] != len(buffer) - 1:
+    if len(quotes) % 2 or quotes[0] != 0 or quotes[-1] != len(buffer) - 1:
         return None
+    count = len(quotes) // 2
     opening, closing = quotes[0::2], quotes[1::2]
     if not (opening[1:] - closing[:-1] == 2).all() or not (buffer[closing[:-1] + 1] == ord(",")).all():
         return None  # something between two strings besides one comma
@@ -100,26 +114,14 @@ def _strings(text: bytes, count: int) -> pa.StringArray | None:
         lengths -= np.bincount(np.searchsorted(opening, introducers) - 1, minlength=count)
     offsets = np.zeros(count + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(np.compress(kept, buffer)))
-
-
-def _backslashes(data: bytes, doc: np.ndarray, few: int = 4096) -> np.ndarray:
-    """Positions of every backslash: found one by one (memchr) while they are few, as they
-    are in token text; by numpy over the whole document when there are many."""
-    found, at = [], data.find(b"\\")
-    while at >= 0:
-        if len(found) == few:
-            return np.flatnonzero(doc == _BACKSLASH)
-        found.append(at)
-        at = data.find(b"\\", at + 1)
-    return np.array(found, dtype=np.int64)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(np.compress(kept, buffer))), opening
 
 
 def _escape_introducers(backslashes: np.ndarray) -> np.ndarray:
     """The backslashes (positions) that start an escape: in a run of backslashes, the 1st,
     3rd, ... (``\\\\`` is one escaped backslash). Backslashes only occur inside strings."""
-    if not len(backslashes):
-        return backslashes
+    if not len(backslashes) or not (np.diff(backslashes) == 1).any():
+        return backslashes  # no two in a row: each starts an escape
     run_starts = np.ones(len(backslashes), dtype=bool)
     run_starts[1:] = backslashes[1:] != backslashes[:-1] + 1
     first_of_run = np.flatnonzero(run_starts)[np.cumsum(run_starts) - 1]

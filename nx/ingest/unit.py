@@ -12,6 +12,7 @@ import datetime as dt
 import gc
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from nx.ingest import file_log
@@ -186,5 +187,5 @@ def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1)
 def _rows_per_neuron(table: pa.Table) -> dict[int, int]:
     if len(table) == 0:
         return {}
-    counts = table.group_by("neuron").aggregate([("neuron", "count")])
-    return dict(zip(counts.column("neuron").to_pylist(), counts.column("neuron_count").to_pylist()))
+    neurons, counts = np.unique(table.column("neuron").to_numpy(), return_counts=True)
+    return dict(zip(neurons.tolist(), counts.tolist()))
