@@ -128,13 +128,16 @@ class _NotCanonical(Exception):
     pass
 
 
-def _canonical_records(value) -> list:
+def _canonical_records(value) -> tuple[list, list]:
+    """The records of a list, and each one's activations as a float64 buffer."""
     records = list(value)
+    activations = []
     for record in records:
-        # three keys, two of them read below (a missing one raises KeyError): exactly these
+        # three keys, two of them read here and the third by the token scan: exactly these
         if len(record) != 3 or record["dataclass_name"] != "ActivationRecord":
             raise _NotCanonical
-    return records
+        activations.append(memoryview(record["activations"].as_buffer(of_type="d")))
+    return records, activations
 
 
 def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[Rows, None]:
@@ -153,14 +156,14 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
     boundaries = document["quantile_boundaries"]
     boundaries = None if boundaries is None else boundaries.as_list()
     by_quantile = document["random_sample_by_quantile"]
-    groups = {"most_positive_activation_records": [("top", None, _canonical_records(document["most_positive_activation_records"]))],
-              "random_sample": [("random", None, _canonical_records(document["random_sample"]))],
+    groups = {"most_positive_activation_records": [("top", None, *_canonical_records(document["most_positive_activation_records"]))],
+              "random_sample": [("random", None, *_canonical_records(document["random_sample"]))],
               "random_sample_by_quantile": []}
     quantile_count = None
     if by_quantile is not None:
         bins = list(by_quantile)
         quantile_count = len(bins)
-        groups["random_sample_by_quantile"] = [("quantile", q, _canonical_records(records))
+        groups["random_sample_by_quantile"] = [("quantile", q, *_canonical_records(records))
                                                for q, records in enumerate(bins)]
     # rows go out top, random, quantiles; the file lists them in its own key order
     in_file_order = [group for key in document.keys() if key in groups for group in groups[key]]
@@ -168,20 +171,17 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
     tokens = _token_lists(data, in_file_order, in_row_order)
     rows = Rows(TABLES)
     table = rows.columns["activation_records"]
-    buffers, lengths = [], []
-    for sample, quantile, records in in_row_order:
+    buffers = []
+    for sample, quantile, records, activations in in_row_order:
         n = len(records)
         table["neuron"].extend([neuron] * n)
         table["sample"].extend([sample] * n)
         table["quantile"].extend([quantile] * n)
         table["rank"].extend(range(n))
         table["extras"].extend([None] * n)
-        for r in records:
-            buffer = memoryview(r["activations"].as_buffer(of_type="d"))
-            buffers.append(buffer)
-            lengths.append(buffer.nbytes // 8)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
+        buffers.extend(activations)
+    offsets = np.zeros(len(buffers) + 1, dtype=np.int32)
+    np.cumsum([b.nbytes // 8 for b in buffers], out=offsets[1:])
     values = np.frombuffer(b"".join(buffers), dtype=np.float64)
     rows.add_arrow("activation_records", "tokens", tokens)
     rows.add_arrow("activation_records", "activations", pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)))
