@@ -69,14 +69,15 @@ def _array_texts(data: bytes, opening: bytes, closing: bytes, expected: int) -> 
     at = data.find(opening)
     while at >= 0:
         start = at + len(opening)
-        at = data.find(opening, start)  # the next array
         if data[start:start + 1] == b"]":
             texts.append(b"")
+            at = data.find(opening, start)
             continue
         end = data.find(closing, start)
-        if end < 0 or 0 <= at < end:
+        if end < 0 or 0 <= data.find(opening, start, end):
             return None  # this array is followed by some other key
         texts.append(view[start:end + 1])
+        at = data.find(opening, end)  # the next array
     return texts if len(texts) == expected else None
 
 
