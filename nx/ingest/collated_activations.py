@@ -224,10 +224,12 @@ def record_maxima(activations: pa.ListArray) -> np.ndarray:
 
 def derive(tables: dict[str, pa.Table], context: object = None) -> dict[str, pa.Table]:
     records = tables["activation_records"]
-    activations = records.column("activations").combine_chunks()
-    maxima = record_maxima(activations)
+    # batch by batch (the columns' chunks, aligned): combining them would copy megabytes
+    batches = records.select(["tokens", "activations"]).to_batches()
+    maxima = np.concatenate([record_maxima(b.column(1)) for b in batches] or [np.zeros(0)])
+    ids = pa.chunked_array([sequence_ids(b.column(0), b.column(1)) for b in batches], pa.string())
     records = records.append_column("max_activation", pa.array(maxima, pa.float64(), from_pandas=True))
-    records = records.append_column("sequence_id", sequence_ids(records.column("tokens"), activations))
+    records = records.append_column("sequence_id", ids)
     neurons = tables["neurons"]
     neuron_ids = neurons.column("neuron").to_numpy()
     is_top = pc.equal(records.column("sample"), "top").to_numpy(zero_copy_only=False)

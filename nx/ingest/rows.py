@@ -5,7 +5,7 @@ of the parsed JSON are referenced, not copied); Arrow converts each column in on
 A kind may hand a column over already converted (``add_arrow``: e.g. activations parsed
 straight into float64 buffers); such a column is concatenated, not converted. Columns a
 kind derives after conversion (``sequence_id``, ``max_activation``, ...) are left
-out here and added by the kind's ``derive``.
+out here and added by the kind's ``derive``. Arrow-converted columns stay chunked.
 """
 from __future__ import annotations
 
@@ -68,8 +68,8 @@ class Rows:
                 continue
             if field.name in self.arrow[table]:
                 self._flush(table, field.name)
-                chunks = self.arrow[table][field.name]
-                array = pa.concat_arrays(chunks).cast(field.type) if chunks else pa.array([], field.type)
+                # kept as chunks (one per file, as a rule): concatenating would copy megabytes
+                array = pa.chunked_array([c.cast(field.type) for c in self.arrow[table][field.name]], field.type)
                 if len(array) != n:
                     raise AssertionError(f"{table}.{field.name}: {len(array)} values for {n} rows")
                 arrays.append(array)

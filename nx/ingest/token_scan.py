@@ -74,8 +74,11 @@ def _array_texts(data: bytes, opening: bytes, closing: bytes, expected: int) -> 
             at = data.find(opening, start)
             continue
         end = data.find(closing, start)
-        if end < 0 or 0 <= data.find(opening, start, end):
-            return None  # this array is followed by some other key
+        if end < 0:
+            return None
+        # An array followed by some other key makes ``end`` a later array's: its text then
+        # holds that array's '"tokens":[', which ``_strings`` rejects (a string not followed
+        # by a comma).
         texts.append(view[start:end + 1])
         at = data.find(opening, end)  # the next array
     return texts if len(texts) == expected else None
