@@ -6,12 +6,23 @@ import json
 import random
 
 import orjson
+import pyarrow as pa
 import pytest
 
+from nx.ingest import token_scan
 from nx.ingest.token_scan import string_lists
 
 QUIRKS = ["a", " ", '"', "\\", "\n", "\t", "\r", "é", "🙂", "\ufffd", "\x0c", "\x08", "/", ":", ",", "]",
           "}", "{", "[", "tokens", '\\"', "\\\\", '","', '":"', "\u2028"]
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def scan_kind(request, monkeypatch):
+    """Every test runs against both scans: the compiled one (if built) and the pure-Python one."""
+    if request.param == "compiled" and not token_scan.COMPILED:
+        pytest.skip("nx/ingest/_token_scan.c was not built (no C compiler at install)")
+    monkeypatch.setattr(token_scan, "COMPILED", request.param == "compiled")
+    return request.param
 
 
 def document(lists: list[list[str]]) -> bytes:
@@ -92,3 +103,23 @@ def test_order_must_be_a_permutation():
 def test_no_lists_give_an_empty_array():
     assert scan(orjson.dumps({"a": 1}), []).to_pylist() == []
     assert scan(records([]), [0]).to_pylist() == [[]]
+
+
+@pytest.mark.skipif(not token_scan.COMPILED, reason="nx/ingest/_token_scan.c was not built")
+def test_the_compiled_scan_gives_what_the_python_scan_gives(scan_kind):
+    rng = random.Random(11)
+    opening, closing = b'"tokens":[', b'"],"activations":'
+    for _ in range(2000):
+        lists = [["".join(rng.choice(QUIRKS + ["\x01"]) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(0, 4))]
+                 for _ in range(rng.randint(0, 5))]
+        data = records(*lists) if rng.random() < 0.7 else document(lists or [[]])
+        if rng.random() < 0.2:  # damage it: cut, or a byte changed
+            at = rng.randrange(len(data))
+            data = data[:at] if rng.random() < 0.5 else data[:at] + rng.choice([b",", b'"', b"\\", b"]", b"1"]) + data[at + 1:]
+        expected = rng.choice([len(lists), len(lists), len(lists) + 1, max(0, len(lists) - 1)])
+        order = rng.sample(range(expected), expected) if rng.random() < 0.5 else None
+        python = token_scan._python_scan(data, opening, closing, expected, order)
+        compiled = token_scan._compiled_scan(data, opening, closing, expected, order)
+        assert (python is None) == (compiled is None), data
+        if python is not None:  # compared as bytes: damage may have split a UTF-8 character
+            assert compiled.cast(pa.list_(pa.binary())).equals(python.cast(pa.list_(pa.binary()))), data
