@@ -61,17 +61,24 @@ static PyObject *token_lists(PyObject *self, PyObject *args) {
     }
     if (count != expected) goto none;
 
-    values = PyBytes_FromStringAndSize(NULL, text_bytes);
-    string_offsets = PyBytes_FromStringAndSize(NULL, (text_bytes / 2 + 1) * 4);
+    /* every string takes two quotes and gives at most one byte per other byte of text */
+    const Py_ssize_t value_room = text_bytes, string_room = text_bytes / 2;
+    values = PyBytes_FromStringAndSize(NULL, value_room);
+    string_offsets = PyBytes_FromStringAndSize(NULL, (string_room + 1) * 4);
     list_offsets = PyBytes_FromStringAndSize(NULL, (expected + 1) * 4);
     if (!values || !string_offsets || !list_offsets) goto done;
     unsigned char *out = (unsigned char *)PyBytes_AS_STRING(values);
     int32_t *string_at = (int32_t *)PyBytes_AS_STRING(string_offsets);
     int32_t *list_at = (int32_t *)PyBytes_AS_STRING(list_offsets);
-    const int32_t *rows = order.buf;
+    const char *rows = order.buf;
     Py_ssize_t strings = 0, written = 0;
     for (Py_ssize_t row = 0; row < expected; row++) {
-        Py_ssize_t i = rows ? rows[row] : row;
+        Py_ssize_t i = row;
+        if (rows) {
+            int32_t index;
+            memcpy(&index, rows + 4 * row, 4);
+            i = index;
+        }
         if (i < 0 || i >= expected) { PyErr_SetString(PyExc_ValueError, "order out of range"); goto done; }
         list_at[row] = (int32_t)strings;
         Py_ssize_t p = starts[i];
@@ -79,11 +86,13 @@ static PyObject *token_lists(PyObject *self, PyObject *args) {
         while (p < end) {
             if (doc[p] != '"') goto none;
             p++;
+            if (strings >= string_room) goto none; /* only if ``order`` repeats an array */
             string_at[strings++] = (int32_t)written;
             for (;;) {
                 if (p >= end) goto none;
                 unsigned char c = (unsigned char)doc[p];
                 if (c == '"') break;
+                if (written >= value_room) goto none; /* only if ``order`` repeats an array */
                 if (c == '\\') {
                     if (p + 1 >= end) goto none;
                     unsigned char decoded = unescape_table[(unsigned char)doc[p + 1]];
