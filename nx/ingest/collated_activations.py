@@ -27,13 +27,14 @@ NEURON_FIELDS = ("neuron_id", "random_sample", "random_sample_by_quantile", "qua
                  "mean", "variance", "skewness", "kurtosis", "most_positive_activation_records")
 RECORD_FIELDS = ("tokens", "activations")
 MOMENTS = ("mean", "variance", "skewness", "kurtosis")
+NEURON_ID_OLDER_NAMES = {"layer": "layer_index", "idx": "neuron_index"}
 
 
 def neuron_id_leftovers(value: object, layer: int, neuron: int, where: str) -> dict | None:
     """NeuronId leftovers; ids that disagree with the path (or are strings) are kept raw."""
     if value is None:
         return None
-    neuron_id = expect_object(value, where)
+    neuron_id = extras.adopt(expect_object(value, where), NEURON_ID_OLDER_NAMES)
     left = extras.leftovers(neuron_id, ("layer_index", "neuron_index"), "NeuronId") or {}
     if neuron_id.get("layer_index") != layer or type(neuron_id.get("layer_index")) is not int:
         left["layer_index"] = neuron_id.get("layer_index")

@@ -37,6 +37,11 @@ SEQUENCE_FIELDS = ("simulation", "true_activations", *SCORE_FIELDS)
 SIM_FIELDS = ("tokens", "expected_activations", "activation_scale", "distribution_values",
               "distribution_probabilities", "uncalibrated_simulation")
 INNER = "simulation.uncalibrated_simulation"
+# keys the seed renamed, under their older names (see extras.adopt)
+RESULTS_OLDER_NAMES = {"scored_explanation_or_baseline_list": "scored_explanations"}
+EXPLANATION_OLDER_NAMES = {"explanation_or_baseline": "explanation"}
+SEQUENCE_OLDER_NAMES = {"sequence_simulation": "simulation"}
+SIMULATION_OLDER_NAMES = {"unit": "activation_scale"}
 
 
 def _int_positions(values: list | None) -> list[int] | None:
@@ -47,14 +52,14 @@ def _int_positions(values: list | None) -> list[int] | None:
 
 
 def _simulation(value: object, where: str) -> dict:
-    simulation = expect_object(value, where)
+    simulation = extras.adopt(expect_object(value, where), SIMULATION_OLDER_NAMES)
     for name in ("tokens", "expected_activations"):
         expect_list(simulation.get(name), f"{where}.{name}", nullable=True)
     return simulation
 
 
 def _add_sequence(rows: Rows, neuron: int, explanation_index: int, seq_index: int, seq: object, where: str) -> None:
-    sequence = expect_object(seq, where)
+    sequence = extras.adopt(expect_object(seq, where), SEQUENCE_OLDER_NAMES)
     outer = _simulation(sequence.get("simulation"), f"{where}.simulation")
     inner_value = outer.get("uncalibrated_simulation")
     inner = _simulation(inner_value, f"{where}.uncalibrated_simulation") if inner_value is not None else None
@@ -87,12 +92,12 @@ def _add_sequence(rows: Rows, neuron: int, explanation_index: int, seq_index: in
 
 
 def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
-    results = expect_object(obj, "NeuronSimulationResults")
+    results = extras.adopt(expect_object(obj, "NeuronSimulationResults"), RESULTS_OLDER_NAMES)
     rows = Rows(TABLES)
     explanations = expect_list(results.get("scored_explanations", []), "scored_explanations")
     for index, value in enumerate(explanations):
         where = f"scored_explanations[{index}]"
-        explanation = expect_object(value, where)
+        explanation = extras.adopt(expect_object(value, where), EXPLANATION_OLDER_NAMES)
         text = explanation.get("explanation")
         expect(text is None or isinstance(text, str), f"{where}.explanation: expected a string")
         simulation = expect_object(explanation.get("scored_simulation"), f"{where}.scored_simulation")

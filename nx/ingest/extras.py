@@ -1,10 +1,16 @@
-"""Keeping what nx does not model: unknown keys, absent known keys, odd ``dataclass_name``s.
+"""Keeping what nx does not model: unknown keys, absent known keys, odd ``dataclass_name``s,
+and the older names of renamed keys.
 
 Every source object has known fields (declared by the flattener) and a ``dataclass_name``.
 ``leftovers`` returns what a row cannot hold -- unknown keys with their values, the names of
 known keys that were absent (absent is not null), and a ``dataclass_name`` other than the
 expected one -- and ``restore`` puts an object back together from its known fields and its
 leftovers. Rows keep leftovers as JSON in their ``extras`` column, keyed by object path.
+
+Some files use the names keys had before the seed renamed them (TDB still reads them:
+``idx`` for ``neuron_index``, ``scored_explanation_or_baseline_list`` for
+``scored_explanations``, ...). ``adopt`` puts such a key under today's name, so its values
+land in the columns, and notes the old name among the leftovers; ``restore`` writes it back.
 """
 from __future__ import annotations
 
@@ -13,8 +19,22 @@ from typing import Iterable
 import json
 
 ABSENT_KEY = "__absent__"
+RENAMED_KEY = "__renamed__"  # today's name -> the older name the file used
 NULL_SIDES = "__null__"  # in a file skeleton: the sides (c_fc, input_positive, ...) that were null
 _MISSING = object()
+
+
+def adopt(obj: dict, older_names: dict[str, str]) -> dict:
+    """``obj`` with keys under older names (``older_names``: old -> today's) renamed, the
+    renaming noted under ``RENAMED_KEY`` (an unknown key to ``leftovers``, so it is kept). A
+    key present under both names is left alone: the old one is then just an unknown key."""
+    renamed = {new: old for old, new in older_names.items() if old in obj and new not in obj}
+    if not renamed:
+        return obj
+    today = {old: new for new, old in renamed.items()}
+    adopted = {today.get(k, k): v for k, v in obj.items()}
+    adopted[RENAMED_KEY] = renamed
+    return adopted
 
 
 def leftovers(obj: dict, known: Iterable[str], dataclass_name: str | None) -> dict | None:
@@ -40,7 +60,8 @@ def restore(known_values: dict, extra: dict | None, dataclass_name: str | None) 
     as the seed's serializer writes it)."""
     extra = dict(extra or {})
     absent = set(extra.pop(ABSENT_KEY, ()))
-    obj = {k: v for k, v in known_values.items() if k not in absent}
+    renamed = extra.pop(RENAMED_KEY, None) or {}
+    obj = {renamed.get(k, k): v for k, v in known_values.items() if k not in absent}
     name = extra.pop("dataclass_name", dataclass_name)
     obj.update(extra)
     if name is not None and "dataclass_name" not in absent:
