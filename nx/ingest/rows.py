@@ -3,9 +3,10 @@
 Flatteners append Python values to per-column lists (cheap: the token and activation lists
 of the parsed JSON are referenced, not copied); Arrow converts each column in one C call.
 A kind may hand a column over already converted (``add_arrow``: e.g. activations parsed
-straight into float64 buffers); such a column is concatenated, not converted. Columns a
-kind derives after conversion (``sequence_id``, ``max_activation``, ...) are left
-out here and added by the kind's ``derive``. Arrow-converted columns stay chunked.
+straight into float64 buffers); such a column becomes a chunked array of what was handed
+over (values of files that took the general path are converted into chunks between them),
+not one concatenated copy. Columns a kind derives after conversion (``sequence_id``,
+``max_activation``, ...) are left out here and added by the kind's ``derive``.
 """
 from __future__ import annotations
 
