@@ -188,25 +188,26 @@ class Warehouse:
         return pa.concat_tables([p.select(full.names).cast(full) for p in pieces])
 
 
-def _leaf_paths(field: pa.Field) -> list[tuple[str, pa.DataType]]:
-    """Parquet's leaf column paths of a field ("tokens.list.element") with their types:
-    encoding options name leaves, not fields (a field name silently matches nothing)."""
+def _leaf_path(field: pa.Field) -> tuple[str, pa.DataType]:
+    """Parquet's leaf column path of a field ("tokens.list.element") with its type: encoding
+    options name leaves, not fields (a field name silently matches nothing). nx's tables
+    hold scalars and (nested) lists only: one leaf per field."""
     path, t = field.name, field.type
     while pa.types.is_list(t):
         path, t = f"{path}.list.element", t.value_type
-    return [(path, t)]
+    return path, t
 
 
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
     """Leaves worth dictionary-encoding: all but floats (activations rarely repeat; encoding
     them costs a third of the write time). Tokens halve in size."""
-    return [p for f in schema for p, t in _leaf_paths(f) if not pa.types.is_floating(t)]
+    return [p for p, t in map(_leaf_path, schema) if not pa.types.is_floating(t)]
 
 
 def _byte_stream_split_columns(schema: pa.Schema) -> list[str]:
     """Float leaves: split into byte streams, zstd compresses activations to 70% of their
     plain size in 40% of the time."""
-    return [p for f in schema for p, t in _leaf_paths(f) if pa.types.is_floating(t)]
+    return [p for p, t in map(_leaf_path, schema) if pa.types.is_floating(t)]
 
 
 def _scalar_columns(schema: pa.Schema) -> list[str]:

@@ -49,6 +49,18 @@ def restore_neuron_id(layer: int, neuron: int, left: dict | None) -> dict:
     return extras.restore(values, left, "NeuronId")
 
 
+def _add_record_places(rows: Rows, neuron: int, sample: str, quantile: int | None, n: int,
+                       record_extras: list) -> None:
+    """The columns of ``n`` records of one list besides their tokens and activations: which
+    neuron, list and place each came from, and its extras. Both paths use it."""
+    table = rows.columns["activation_records"]
+    table["neuron"].extend([neuron] * n)
+    table["sample"].extend([sample] * n)
+    table["quantile"].extend([quantile] * n)
+    table["rank"].extend(range(n))
+    table["extras"].extend(record_extras)
+
+
 def _add_records(rows: Rows, neuron: int, records: list, sample: str, quantile: int | None, where: str) -> None:
     # Column-wise, one comprehension per column: this runs for every record of every neuron.
     n = len(records)
@@ -64,13 +76,8 @@ def _add_records(rows: Rows, neuron: int, records: list, sample: str, quantile: 
         record_extras = [None] * n
     else:
         record_extras = [extras.dumps({"": extras.leftovers(r, RECORD_FIELDS, "ActivationRecord")}) for r in records]
-    table = rows.columns["activation_records"]
-    table["neuron"].extend([neuron] * n)
-    table["sample"].extend([sample] * n)
-    table["quantile"].extend([quantile] * n)
-    table["rank"].extend(range(n))
-    table["tokens"].extend(tokens)
-    table["extras"].extend(record_extras)
+    _add_record_places(rows, neuron, sample, quantile, n, record_extras)
+    rows.columns["activation_records"]["tokens"].extend(tokens)
     try:
         rows.add_arrow("activation_records", "activations", pa.array(activations, pa.list_(pa.float64())))
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
@@ -171,15 +178,9 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
     in_row_order = [group for key in groups for group in groups[key]]
     tokens = _token_lists(data, in_file_order, in_row_order)
     rows = Rows(TABLES)
-    table = rows.columns["activation_records"]
     buffers = []
     for sample, quantile, records, activations in in_row_order:
-        n = len(records)
-        table["neuron"].extend([neuron] * n)
-        table["sample"].extend([sample] * n)
-        table["quantile"].extend([quantile] * n)
-        table["rank"].extend(range(n))
-        table["extras"].extend([None] * n)
+        _add_record_places(rows, neuron, sample, quantile, len(records), [None] * len(records))
         buffers.extend(activations)
     offsets = np.zeros(len(buffers) + 1, dtype=np.int32)
     np.cumsum([b.nbytes // 8 for b in buffers], out=offsets[1:])

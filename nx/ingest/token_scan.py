@@ -84,9 +84,10 @@ def _python_scan(data: bytes, opening: bytes, closing: bytes, expected: int,
 
 
 def _array_texts(data: bytes, opening: bytes, closing: bytes, expected: int) -> list | None:
-    """The text (a memoryview) of each of the ``expected`` arrays that start after ``opening`` and end
-    where ``closing`` (a quote, the bracket, the next key) begins; None if the document
-    has more or fewer such arrays, or one is followed by another key.
+    """The text (a memoryview) of each of the ``expected`` arrays that start after
+    ``opening`` and end where ``closing`` (a quote, the bracket, the next key) begins; None
+    if the document has more or fewer such arrays. (An array followed by some other key gets
+    a text running into the next array, which ``_strings`` rejects.)
 
     Both patterns only match real keys: a string's own quotes are escaped, and each
     pattern has a quote that follows a character other than a backslash."""
