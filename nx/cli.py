@@ -260,7 +260,8 @@ def explain(
     concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Calibrate simulations linearly on the paper's "
                                                              "calibration split before scoring."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds before a request is retried."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds for each request's whole reply (connect, first "
+                                                          "and last byte; a trickle too) before it is retried."),
     max_retries: int = typer.Option(5, "--max-retries", help="Retries of a request after 429, 5xx, timeouts and "
                                                              "dropped connections."),
     batch_size: int = typer.Option(16, "--batch-size", help="Neurons written per batch (a crash loses at most "

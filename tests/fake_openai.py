@@ -8,7 +8,11 @@
   ``logprobs``/``top_logprobs`` per generated token;
 - usage counts; a key check (401 echoing the key it was given, to test redaction);
 - a fault queue: ``inject(Fault(...))`` makes the next matching request return a status (with
-  Retry-After), sleep past the client's timeout, send garbage, or drop the connection.
+  Retry-After), sleep past the client's timeout, send garbage, or drop the connection; or send
+  its reply a byte at a time (``trickle``, from the status line with ``head``), padded to
+  ``size`` bytes (``huge``), or as a chunked body that never ends (``endless``: the fake hangs up
+  after ``size`` bytes, default ``ENDLESS_VALVE``, so a client without a cap fails its test
+  rather than exhausting the machine's memory).
 
 Its "model" follows a rule, so scores are known in advance (``rule_distribution``): the fake
 explainer names the letter shared by the tokens with high activations ("words containing the
@@ -26,6 +30,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -34,6 +39,7 @@ FIRING = {"10": 0.56, "8": 0.16, "0": 0.08, "unknown": 0.2}
 QUIET = {"0": 0.72, "1": 0.08, " the": 0.2}
 FIRING_EV = (10 * 0.56 + 8 * 0.16) / 0.8   # 8.6
 QUIET_EV = (1 * 0.08) / 0.8                # 0.1
+ENDLESS_VALVE = 64 << 20
 
 # model -> what it can do
 MODELS = {
@@ -82,13 +88,15 @@ def choose_letter(firing: list[str], quiet: list[str]) -> str:
 
 @dataclass
 class Fault:
-    kind: str                         # "status", "sleep", "garbage", "drop", "reply"
+    kind: str                         # "status", "sleep", "garbage", "drop", "reply", "trickle", "huge", "endless"
     status: int = 500
     retry_after: str | None = None
     code: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0              # "sleep": how long; "trickle": between bytes (default 1)
     content: str = ""
     message: str | None = None        # error message of a "status" fault
+    size: int = 0                     # "huge": bytes of the padded reply; "endless": bytes before hanging up
+    head: bool = False                # "trickle": from the status line on, not only the body
     path: str | None = None           # only requests to this path (e.g. "/v1/chat/completions")
     when: Callable[[dict], bool] | None = None
 
@@ -286,7 +294,7 @@ def _handler(fake: FakeOpenAI):
                     given = auth.removeprefix("Bearer ")
                     return self._json(401, _error(f"Incorrect API key provided: {given}.", "invalid_api_key"))
                 fault = fake.take_fault(path, body)
-                if fault is not None and fault.kind != "reply":
+                if fault is not None and fault.kind not in ("reply", "trickle", "huge"):
                     if self._fault(fault):
                         return
                 status, payload = fake.answer(path, body)
@@ -297,6 +305,8 @@ def _handler(fake: FakeOpenAI):
                             choice["logprobs"] = None
                         else:
                             choice["logprobs"] = None
+                if fault is not None and fault.kind in ("trickle", "huge"):
+                    return self._deliver(fault, status, json.dumps(payload).encode())
                 self._json(status, payload)
             except (BrokenPipeError, ConnectionResetError):
                 pass
@@ -313,9 +323,34 @@ def _handler(fake: FakeOpenAI):
             if fault.kind == "garbage":
                 self._send(200, b"<html>upstream hiccup</html", "application/json")
                 return True
+            if fault.kind == "endless":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk, sent = b" " * 65536, 0   # whitespace: a valid start of JSON, for ever
+                while sent < (fault.size or ENDLESS_VALVE):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    sent += len(chunk)
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)   # no last chunk: the body never ends
+                return True
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             self._json(fault.status, _error(fault.message or f"injected {fault.status}", fault.code), headers)
             return True
+
+        def _deliver(self, fault: Fault, status: int, data: bytes) -> None:
+            """The true reply, padded with leading whitespace to ``size`` bytes or trickled."""
+            if fault.kind == "huge":
+                return self._send(status, b" " * max(0, fault.size - len(data)) + data, "application/json")
+            head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n").encode()
+            reply = head + data
+            start = 0 if fault.head else len(head)
+            self.wfile.write(reply[:start])
+            for i in range(start, len(reply)):   # until the reply is out or the client hangs up
+                self.wfile.write(reply[i:i + 1])
+                time.sleep(fault.seconds or 1.0)
 
         def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
             self._send(status, json.dumps(payload).encode(), "application/json", headers)

@@ -10,6 +10,9 @@ the client's own retries off) and owns:
 - adapting once per endpoint and model to a 400 that names a parameter: ``max_tokens`` where
   ``max_completion_tokens`` is wanted or a non-default ``temperature`` (reasoning models), too
   many logprobs (OpenAI's legacy completions allow 5); later requests are sent that way;
+- bounds on each reply: ``timeout`` covers the whole of it (connect, first byte, last byte), so a
+  server that trickles a byte a second times out like one that says nothing; a reply over
+  ``MAX_REPLY_BYTES`` fails that request at once (``ReplyTooLarge``) instead of filling memory;
 - token usage, request and retry counts;
 - the key's secrecy: it goes to the server and nowhere else; reasons are passed through
   ``redact`` before anyone stores them.
@@ -21,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import email.utils
+import functools
 import random
 import re
+import sys
 import time
 from dataclasses import dataclass
 
@@ -32,6 +37,9 @@ OPENAI_URL = "https://api.openai.com/v1"
 _TRANSIENT_STATUS = {408, 409, 429}
 _FATAL_STATUS = {401, 403, 404}
 _MAX_WAIT = 120.0
+# Explain's largest replies (completions echoing a sequence with logprobs) are tens of kilobytes;
+# one over 16 MiB is a server fault, and an endless one would otherwise be read until MemoryError.
+MAX_REPLY_BYTES = 16 << 20
 BACKOFF_SECONDS = 0.5   # first retry waits 0.25-0.5 s, doubling up to 30 s (tests shorten it)
 _KEY_LIKE = re.compile(r"sk-[A-Za-z0-9_\-*.]{4,}")
 
@@ -52,6 +60,14 @@ class RequestFailed(Exception):
 
 class Unparseable(RequestFailed):
     """The server answered, but not with something the simulator or explainer can read."""
+
+
+class ReplyTooLarge(RequestFailed):
+    """A reply over ``MAX_REPLY_BYTES``. Not retried: the same request would get it again."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the server's reply is larger than {MAX_REPLY_BYTES >> 20} MiB "
+                         "(nx's cap on one reply); not retried")
 
 
 @dataclass
@@ -87,9 +103,12 @@ class Client:
 
         self.base_url = display_url(base_url)
         self._key = api_key
+        self.timeout = timeout
+        # openai's own client (its pool limits and redirects), plus the size cap on every reply.
+        http = openai.DefaultAsyncHttpxClient(timeout=timeout, event_hooks={"response": [_cap_reply]})
         # Local servers often need no key, but the openai client insists on one.
         self._openai = openai.AsyncOpenAI(base_url=base_url or OPENAI_URL, api_key=api_key or "EMPTY",
-                                          timeout=timeout, max_retries=0)
+                                          timeout=timeout, max_retries=0, http_client=http)
         self._errors = openai
         self.max_retries = max_retries
         self.backoff = BACKOFF_SECONDS if backoff is None else backoff
@@ -128,13 +147,21 @@ class Client:
             while True:
                 self.usage.requests += 1
                 try:
-                    raw = await self._send(endpoint, params)
+                    # httpx's timeouts bound each read, not their sum: a trickle passes them all.
+                    # The body is read inside (no streaming), so this bounds the whole reply.
+                    # ReplyTooLarge passes through: it is a RequestFailed, and not retried.
+                    raw = await asyncio.wait_for(self._send(endpoint, params), self.timeout)
                     content = raw.http_response.content
+                except asyncio.TimeoutError:
+                    failure = RequestFailed(f"timed out: no whole reply within {self.timeout:g} s")
+                    wait = self._backoff(attempt)
                 except self._errors.APIStatusError as exc:
                     if self._adaptation(endpoint, params).learn(exc):
                         continue
                     failure, wait = self._status_failure(exc, attempt)
                 except self._errors.APIConnectionError as exc:  # timeouts are a subclass
+                    if isinstance(exc.__cause__, ReplyTooLarge):   # older openai wraps what httpx raised
+                        raise exc.__cause__ from None
                     kind = "timed out" if isinstance(exc, self._errors.APITimeoutError) else "connection failed"
                     cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
                     failure = RequestFailed(f"{kind}: {redact(str(exc) + cause, self._key)}")
@@ -216,6 +243,39 @@ class _Adaptation:
             self.capped[name] = int(limit.group(1))
             return True
         return False
+
+
+async def _cap_reply(response) -> None:
+    """httpx response hook, run before the body is read: a reply over ``MAX_REPLY_BYTES`` fails
+    as soon as that is known, from its Content-Length or at the byte that passes the cap."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+        raise ReplyTooLarge()
+    # httpx2 or httpx, whichever the installed openai runs on: the stream must subclass its base.
+    library = sys.modules[type(response).__module__.partition(".")[0]]
+    response.stream = _capped_stream(library.AsyncByteStream)(response.stream)
+
+
+@functools.cache
+def _capped_stream(base: type) -> type:
+    class CappedStream(base):
+        """The reply's bytes as they arrive (as sent: compressed, if the server compressed them)."""
+
+        def __init__(self, stream) -> None:
+            self._stream = stream
+
+        async def __aiter__(self):
+            received = 0
+            async for chunk in self._stream:
+                received += len(chunk)
+                if received > MAX_REPLY_BYTES:
+                    raise ReplyTooLarge()
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self._stream.aclose()
+
+    return CappedStream
 
 
 def _count(value) -> int:

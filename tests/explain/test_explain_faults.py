@@ -1,7 +1,15 @@
 """Faults: transient ones are retried with backoff (Retry-After honoured); a reply that cannot
 be read fails that neuron with its reason and no score, and the run goes on; what fails for
-every neuron (quota, key) stops the run; failed neurons are retried on resume."""
+every neuron (quota, key) stops the run; failed neurons are retried on resume. ``--timeout``
+bounds each whole reply (a trickle is a timeout), and a reply over the size cap fails at once."""
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +17,7 @@ import nx.explain
 from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL
 from fake_openai import Fault, is_simulation
+from nx.explain.client import MAX_REPLY_BYTES
 
 SIMULATE = "/v1/completions"
 
@@ -131,3 +140,48 @@ def test_concurrent_neurons_each_written_once(fake, warehouse, concurrency):
     assert sorted(_explanations(warehouse)) == list(range(6))
     sequences = warehouse.read_table("explanation_sequences", {"model": MODEL, "run": "faulty"})
     assert len(sequences) == 60
+
+
+@pytest.mark.parametrize("head", [False, True], ids=["body", "status-line"])
+def test_a_reply_trickled_past_the_timeout_fails_its_neuron_and_the_run_goes_on(fake, warehouse, head):
+    # 1 byte/s never trips a read timeout (each read gets a byte within 2 s): only a bound on the
+    # whole reply stops it. Before that bound this command ran for hours; it runs as a process so
+    # that such a hang is killed.
+    fake.inject(*[Fault("trickle", head=head, path=SIMULATE, when=_for_neuron("z")) for _ in range(30)])
+    command = [sys.executable, "-m", "nx", "explain", "--layers", str(LAYER), "--neurons", "0-2",
+               "--run", "faulty", "--explainer-model", "fake-chat", "--simulator-model", "fake-completion",
+               "--base-url", fake.url, "-w", warehouse.url, "--timeout", "2", "--max-retries", "1",
+               "--json", "-q"]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180,
+                          cwd=Path(__file__).parents[2], env={**os.environ, "OPENAI_API_KEY": "sk-test"})
+    assert time.monotonic() - started < 60, "the run finished, but not well within its timeouts"
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["ok"], report["failed"]) == (2, 1)
+    failed = _explanations(warehouse)[2]
+    assert failed["status"] == "failed" and failed["score"] is None
+    assert "timed out" in failed["error"] and "gave up after 2 attempts" in failed["error"]
+
+
+def test_a_reply_over_the_size_cap_fails_that_request_at_once(fake, warehouse):
+    # Declared by Content-Length: refused before its body is read; the cap itself is allowed.
+    fake.inject(Fault("huge", size=MAX_REPLY_BYTES, path=SIMULATE, when=_for_neuron("x")),
+                Fault("huge", size=MAX_REPLY_BYTES + 1, path=SIMULATE, when=_for_neuron("z")))
+    report = _run(fake, warehouse)
+    assert (report.ok, report.failed, report.retries) == (2, 1, 0)
+    failed = _explanations(warehouse)[2]
+    assert failed["status"] == "failed" and failed["score"] is None
+    assert "larger than 16 MiB" in failed["error"] and "\n" not in failed["error"]
+
+
+def test_an_endless_reply_fails_at_the_size_cap_and_the_run_goes_on(fake, warehouse):
+    # A chunked body with no end: counted as it arrives (before the cap it was read until the
+    # fake's safety valve hung up, then retried as a dropped connection).
+    fake.inject(Fault("endless", path=SIMULATE, when=_for_neuron("z")))
+    started = time.monotonic()
+    report = _run(fake, warehouse, timeout=30)   # far above what 16 MiB takes here: the cap must stop it
+    assert time.monotonic() - started < 60
+    assert (report.ok, report.failed, report.retries) == (2, 1, 0)
+    failed = _explanations(warehouse)[2]
+    assert failed["status"] == "failed" and "larger than 16 MiB" in failed["error"]
