@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from typing import List, Optional
 
 import typer
@@ -49,24 +50,38 @@ WAREHOUSE_HELP = "Warehouse root: a directory or az://ACCOUNT/CONTAINER/path. [e
 MODEL_HELP = "Model partition: gpt2-xl, gpt2-small, or a name of your own."
 
 
-def handles_errors(command):
-    """Map NxError to one stderr line and its exit code; Ctrl-C to 130."""
+def handles_errors(command=None, *, stop_after: float | None = None):
+    """Map NxError to one stderr line and its exit code; Ctrl-C to 130; nx's warnings to one line.
+
+    ``stop_after``: for commands that write nothing until their query is done (sql, query), the
+    seconds a Ctrl-C waits for the command to stop before nx exits anyway. DuckDB notices an
+    interrupt only between some steps of a query; a cross join can run on for minutes.
+    """
+    if command is None:
+        return functools.partial(handles_errors, stop_after=stop_after)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from nx.render import error_line
+        from nx.render import Interrupts, error_line, one_line_for_nx
 
-        try:
-            return command(*args, **kwargs)
-        except NxError as exc:
-            error_line(str(exc))
-            raise typer.Exit(int(exc.exit_code))
-        except KeyboardInterrupt:
-            error_line("interrupted; nothing half-written was left: run the same command again to finish")
-            raise typer.Exit(int(ExitCode.INTERRUPTED))
-        except BrokenPipeError:
-            sys.stderr.close()
-            raise typer.Exit(0)
+        with warnings.catch_warnings(), Interrupts(stop_after) as interrupts:
+            warnings.showwarning = one_line_for_nx(warnings.showwarning)
+            try:
+                return command(*args, **kwargs)
+            except typer.Exit:
+                raise
+            except (Exception, KeyboardInterrupt) as exc:
+                # A Ctrl-C inside a running DuckDB query comes out as DuckDB's error, not KeyboardInterrupt.
+                if interrupts.seen.is_set() or isinstance(exc, KeyboardInterrupt):
+                    interrupts.tell()
+                    raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+                if isinstance(exc, NxError):
+                    error_line(str(exc))
+                    raise typer.Exit(int(exc.exit_code)) from None
+                if isinstance(exc, BrokenPipeError):
+                    sys.stderr.close()
+                    raise typer.Exit(0) from None
+                raise
 
     return wrapper
 
@@ -127,7 +142,7 @@ MAX_ROWS_HELP = "Rows drawn in table format (the row count is always shown)."
 
 
 @app.command()
-@handles_errors
+@handles_errors(stop_after=1.0)
 def sql(
     statement: str = typer.Argument(
         ..., help="One SELECT or EXPLAIN statement over the views: one per table, plus activations, "
@@ -135,7 +150,7 @@ def sql(
     warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
     output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
-    max_rows: int = typer.Option(40, "--max-rows", help=MAX_ROWS_HELP),
+    max_rows: int = typer.Option(40, "--max-rows", min=0, help=MAX_ROWS_HELP),
 ):
     """Run one read-only SQL statement against the warehouse (local or az://).
 
@@ -152,7 +167,7 @@ def sql(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-@handles_errors
+@handles_errors(stop_after=1.0)
 def query(
     ctx: typer.Context,
     name: Optional[str] = typer.Argument(None, help="The named query, then its parameters: --NAME VALUE ..."),
@@ -160,12 +175,13 @@ def query(
     warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
     output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
-    max_rows: int = typer.Option(40, "--max-rows", help=MAX_ROWS_HELP),
+    max_rows: int = typer.Option(40, "--max-rows", min=0, help=MAX_ROWS_HELP),
 ):
     """Run a named query: nx query top-explained --min-score 0.9.
 
     Named queries are .sql files with a header naming their parameters and defaults: nx's own,
-    then <warehouse>/_queries/*.sql, then $NX_QUERIES/*.sql (yours replace nx's of the same name).
+    then <warehouse>/_queries/*.sql, then $NX_QUERIES/*.sql. Yours add to nx's and cannot replace
+    them: a file named like one of nx's, or one that cannot be read, is skipped with a warning.
     """
     import nx.queries
     from nx.errors import UsageError
@@ -192,7 +208,7 @@ def show(
     neuron: int = typer.Argument(..., help="The neuron's index in its layer."),
     model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP),
     warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    records: int = typer.Option(5, "--records", help="Top activation records shown."),
+    records: int = typer.Option(5, "--records", min=0, help="Top activation records shown."),
     as_json: bool = typer.Option(False, "--json", help="Print everything nx.neuron() returns, as JSON."),
 ):
     """Print a neuron card: explanations with all scores, top activation records shaded by

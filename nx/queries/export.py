@@ -14,6 +14,7 @@ inverse of each flattener are ingest's to own.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import asdict, dataclass, field
 
@@ -60,6 +61,7 @@ def export(kinds: list[str] | str | None = None, *, to: str, warehouse=None,
     target = storage.locate(to)
     if target.protocol == "https":
         raise UsageError(f"{to}: export writes to a directory or an az:// location")
+    _check_local_directory(target, to)
     wanted_layers, wanted_neurons = parse_ranges(layers, "layer"), parse_ranges(neurons, "neuron")
     plans = {name: _logged_ok(location, model, name, wanted_layers, wanted_neurons) for name in names}
     progress.start(sum(len(p) for p in plans.values()), "export")
@@ -70,6 +72,17 @@ def export(kinds: list[str] | str | None = None, *, to: str, warehouse=None,
     finally:
         progress.finish()
     return report
+
+
+def _check_local_directory(target: storage.Location, to: str) -> None:
+    """UsageError, before anything is written, if a local ``to`` (or a folder above it) is a file."""
+    if target.protocol != "file":
+        return
+    path = target.path
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise UsageError(f"{to}: export writes to a directory, but {path} is a file")
 
 
 def _logged_ok(warehouse: Warehouse, model: str, kind: str, layers: list[int] | None,

@@ -14,15 +14,21 @@ A file looks like::
 ``$name`` parameters, never formatted into the SQL. The name defaults to the file's stem.
 
 Queries are looked up in nx's own ``nx/queries/sql/``, then ``<warehouse>/_queries/``, then the
-directory in ``NX_QUERIES``; a later file of the same name replaces an earlier one, so a user
-can add queries or override the built-in ones.
+directory in ``NX_QUERIES``. Users add queries; they cannot replace a built-in one: the viewer
+and other tools rely on the built-ins' columns, and a warehouse someone else wrote must not be
+able to change what ``top-explained`` answers. Among user files, ``NX_QUERIES`` replaces the
+warehouse's of the same name. A user file that cannot be used (a built-in's name, not UTF-8, a
+directory, a bad header) is skipped with a ``QueryFileWarning`` naming it and why, so one bad
+file never disables the others; ``nx`` prints these as one line on stderr.
 """
 from __future__ import annotations
 
 import os
 import re
 import shlex
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from nx.errors import UsageError
@@ -31,9 +37,17 @@ from nx.queries.render import Rows
 from nx.settings import QUERIES as QUERIES_DIR, resolve
 
 WAREHOUSE_QUERIES = "_queries"
-RESERVED = ("name", "warehouse", "arrow", "format", "output", "list", "max_rows")
+# Options of nx query and nx.query's own arguments (--help too: click would take it).
+RESERVED = ("name", "warehouse", "arrow", "format", "output", "list", "max_rows", "help")
 TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+_INT64 = (-2**63, 2**63 - 1)  # what DuckDB binds a Python int as; larger fails deep in the query
+# Names a command line and a viewer URL (/queries/NAME) can carry: no leading dash, no spaces or slashes.
+_NAME = re.compile(r"\w[\w.-]*")
+
+
+class QueryFileWarning(UserWarning):
+    """A user's named-query file was skipped; the message names the file and says why."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class NamedQuery:
     params: tuple[Param, ...]
     sql: str
     origin: str
+    builtin: bool = False
 
     def bind(self, given: dict[str, object]) -> dict[str, object]:
         """Parameter values for DuckDB: given ones converted to their types, defaults for the rest."""
@@ -92,7 +107,11 @@ def convert(value: object, param: Param, query: str) -> object:
             if value.lower() not in _TRUE + _FALSE:
                 raise ValueError(value)
             return value.lower() in _TRUE
-        return TYPES[param.type](value)
+        converted = TYPES[param.type](value)
+        if param.type == "int" and not _INT64[0] <= converted <= _INT64[1]:
+            raise UsageError(f"query {query!r}: --{param.name.replace('_', '-')} must be int from {_INT64[0]} "
+                             f"to {_INT64[1]}, not {value!r}")
+        return converted
     except ValueError:
         raise UsageError(f"query {query!r}: --{param.name.replace('_', '-')} must be {param.type}, "
                          f"not {value!r}") from None
@@ -116,7 +135,15 @@ def parse(text: str, stem: str, origin: str) -> NamedQuery:
             params.append(_parse_param(value, origin))
         else:
             fields[key] = value
-    return NamedQuery(fields.get("name") or stem, fields.get("description", ""), tuple(params), text, origin)
+    name = fields.get("name") or stem
+    if not _NAME.fullmatch(name):
+        raise UsageError(f"{origin}: bad query name {name!r}: use letters, digits, '_', '.' and '-', "
+                         "starting with a letter, digit or '_'")
+    seen = [param.name for param in params]
+    twice = next((n for n in seen if seen.count(n) > 1), None)
+    if twice:
+        raise UsageError(f"{origin}: parameter {twice!r} is declared twice")
+    return NamedQuery(name, fields.get("description", ""), tuple(params), text, origin)
 
 
 def _parse_param(value: str, origin: str) -> Param:
@@ -142,25 +169,52 @@ def _parse_param(value: str, origin: str) -> Param:
 
 def _builtin() -> list[NamedQuery]:
     folder = resources.files("nx.queries") / "sql"
-    return [parse(entry.read_text(encoding="utf-8"), entry.name[:-4], f"nx:{entry.name}")
+    return [replace(parse(entry.read_text(encoding="utf-8"), entry.name[:-4], f"nx:{entry.name}"), builtin=True)
             for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".sql")]
 
 
+def _user_query(read: Callable[[str], bytes], path: str, origin: str) -> NamedQuery | None:
+    """The query in one user file, or None after a QueryFileWarning saying why it was skipped."""
+    try:
+        return parse(read(path).decode("utf-8"), os.path.basename(path)[:-4], origin)
+    except IsADirectoryError:
+        why = "it is a directory, not a file"
+    except OSError as exc:
+        why = f"it cannot be read ({exc.strerror or exc})"
+    except UnicodeDecodeError as exc:
+        why = f"it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    except UsageError as exc:
+        why = str(exc).removeprefix(f"{origin}: ")
+    skip(origin, why)
+    return None
+
+
+def skip(origin: str, why: str) -> None:
+    warnings.warn(f"{origin}: skipped: {why}", QueryFileWarning, stacklevel=2)
+
+
 def _from_warehouse(root: Root) -> list[NamedQuery]:
-    found = []
-    for path in root.glob(root.join(WAREHOUSE_QUERIES, "*.sql")):
-        text = root.read_bytes(path).decode("utf-8")
-        found.append(parse(text, os.path.basename(path)[:-4], root.url_of(path)))
-    return found
+    found = [_user_query(root.read_bytes, path, root.url_of(path))
+             for path in root.glob(root.join(WAREHOUSE_QUERIES, "*.sql"))]
+    return [query for query in found if query is not None]
 
 
 def _from_directory(directory: str | None) -> list[NamedQuery]:
     if not directory:
         return []
-    if not os.path.isdir(directory):
-        raise UsageError(f"{QUERIES_DIR.env}={directory} is not a directory")
-    return [parse(open(os.path.join(directory, name), encoding="utf-8").read(), name[:-4], os.path.join(directory, name))
-            for name in sorted(os.listdir(directory)) if name.endswith(".sql")]
+    try:
+        names = sorted(name for name in os.listdir(directory) if name.endswith(".sql"))
+    except OSError as exc:
+        skip(f"{QUERIES_DIR.env}={directory}", f"not a directory nx can list ({exc.strerror or exc})")
+        return []
+    found = [_user_query(_read_file, os.path.join(directory, name), os.path.join(directory, name))
+             for name in names]
+    return [query for query in found if query is not None]
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def params_from_args(args: list[str]) -> dict[str, str]:
@@ -183,16 +237,17 @@ def params_from_args(args: list[str]) -> dict[str, str]:
 
 
 def listing(queries: dict[str, NamedQuery]) -> Rows:
-    """The named queries as rows: name, parameters, description, origin."""
+    """The named queries as rows: name, parameters, description, origin ("built-in" or the user's file)."""
     return Rows(["name", "parameters", "description", "origin"], ["VARCHAR"] * 4,
-                [(q.name, q.signature(), q.description, q.origin) for q in queries.values()])
+                [(q.name, q.signature(), q.description, "built-in" if q.builtin else q.origin)
+                 for q in queries.values()])
 
 
 def describe(queries: dict[str, NamedQuery]) -> str:
     """The named queries as text for a terminal: name and description, then one line per parameter."""
     lines = []
     for query in queries.values():
-        origin = "" if query.origin.startswith("nx:") else f"  (from {query.origin})"
+        origin = "" if query.builtin else f"  (user query from {query.origin})"
         lines.append(f"{query.name}{origin}")
         if query.description:
             lines.append(f"    {query.description}")
@@ -203,10 +258,15 @@ def describe(queries: dict[str, NamedQuery]) -> str:
 
 
 def named_queries(root: Root | None) -> dict[str, NamedQuery]:
-    """Every named query by name; later sources replace earlier ones of the same name."""
-    found: dict[str, NamedQuery] = {}
+    """Every named query by name: the built-ins, then user files (``NX_QUERIES`` replaces the
+    warehouse's of the same name); a user file named like a built-in is skipped with a warning."""
+    found = {query.name: query for query in _builtin()}
     in_warehouse = _from_warehouse(locate(root)) if root is not None else []
-    for query in [*_builtin(), *in_warehouse, *_from_directory(resolve(QUERIES_DIR))]:
+    for query in [*in_warehouse, *_from_directory(resolve(QUERIES_DIR))]:
+        if found.get(query.name, query).builtin:
+            skip(query.origin, f"{query.name!r} is a built-in query, which user queries cannot replace: "
+                               "give yours another name")
+            continue
         found[query.name] = query
     return dict(sorted(found.items()))
 

@@ -7,7 +7,8 @@ import statistics
 import pytest
 
 import nx
-from nx.errors import QueryError, UsageError
+from nx.errors import QueryError
+from nx.queries.named import QueryFileWarning
 from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
 BUILT_IN = ["connections", "layer-stats", "monosemantic", "search", "token", "top-explained"]
@@ -126,17 +127,86 @@ def test_users_add_queries_in_the_warehouse_and_in_nx_queries(cli, copied_wareho
     _write(os.path.join(copied_warehouse, "_queries", "per-layer.sql"),
            "-- description: neurons per layer\n-- param: model str gpt2-xl \"model\"\n"
            "select layer, count(*) as n from neurons where model = $model group by layer order by layer\n")
+    _write(os.path.join(copied_warehouse, "_queries", "scores.sql"), "-- description: the warehouse's\nselect 1 as n\n")
     mine = tmp_path / "mine"
-    _write(mine / "top-explained.sql", "-- description: my own\n-- param: min_score float 0.5 \"floor\"\n"
-                                       "select count(*) as n from explanations where score >= $min_score\n")
+    _write(mine / "scores.sql", "-- description: my own\n-- param: min_score float 0.5 \"floor\"\n"
+                                "select count(*) as n from explanations where score >= $min_score\n")
     monkeypatch.setenv("NX_QUERIES", str(mine))
     queries = nx.queries.named_queries(copied_warehouse)
     assert queries["per-layer"].origin == os.path.join(copied_warehouse, "_queries", "per-layer.sql")
-    assert queries["top-explained"].description == "my own"
+    assert queries["scores"].description == "my own"  # $NX_QUERIES replaces the warehouse's
     assert cli("query", "per-layer", "-w", copied_warehouse).stdout == "layer,n\n0,4\n1,4\n"
-    assert cli("query", "top-explained", "-w", copied_warehouse).stdout == "n\n6\n"
-    listed = cli("query", "--list", "-w", copied_warehouse, "-f", "table").stdout
-    assert f"top-explained  (from {mine / 'top-explained.sql'})" in listed
+    assert cli("query", "scores", "-w", copied_warehouse).stdout == "n\n6\n"
+    listed = cli("query", "--list", "-w", copied_warehouse, "-f", "table")
+    assert f"scores  (user query from {mine / 'scores.sql'})" in listed.stdout.splitlines()
+    assert "top-explained" in listed.stdout.splitlines() and listed.stderr == ""
+    as_csv = cli("query", "--list", "-w", copied_warehouse).stdout.splitlines()
+    assert [line.rsplit(",", 1)[1] for line in as_csv[1:]] == \
+        ["built-in", "built-in", "built-in", os.path.join(copied_warehouse, "_queries", "per-layer.sql"),
+         str(mine / "scores.sql"), "built-in", "built-in", "built-in"]
+
+
+PLANTED = "-- description: planted\nselect 42 as planted\n"
+
+
+@pytest.mark.parametrize("where", ["warehouse", "NX_QUERIES"])
+def test_a_user_file_cannot_replace_a_built_in_query(cli, copied_warehouse, tmp_path, monkeypatch, where):
+    folder = os.path.join(copied_warehouse, "_queries") if where == "warehouse" else str(tmp_path / "mine")
+    monkeypatch.setenv("NX_QUERIES", str(tmp_path / "mine"))
+    os.makedirs(tmp_path / "mine", exist_ok=True)
+    by_stem = _write(os.path.join(folder, "top-explained.sql"), PLANTED)
+    by_header = _write(os.path.join(folder, "innocent.sql"), "-- name: layer-stats\n" + PLANTED)
+    with pytest.warns(QueryFileWarning):
+        expected = nx.query("top-explained", copied_warehouse, min_score=0.89).to_pylist()
+    assert len(expected) == 3 and "planted" not in expected[0]
+    result = cli("query", "top-explained", "--min-score", "0.89", "-w", copied_warehouse)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == "layer,neuron,explanation,score,top_only_score,random_only_score"
+    assert len(result.stdout.splitlines()) == 1 + 3
+    assert result.stderr.splitlines() == [
+        f"nx: warning: {by_header}: skipped: 'layer-stats' is a built-in query, which user queries cannot replace: "
+        "give yours another name",
+        f"nx: warning: {by_stem}: skipped: 'top-explained' is a built-in query, which user queries cannot replace: "
+        "give yours another name"]
+    with pytest.warns(QueryFileWarning) as caught:
+        queries = nx.queries.named_queries(copied_warehouse)
+    assert [str(w.message) for w in caught] == [line.removeprefix("nx: warning: ") for line in result.stderr.splitlines()]
+    assert queries["top-explained"].builtin and queries["layer-stats"].builtin
+    assert queries["top-explained"].origin == "nx:top-explained.sql" and "innocent" not in queries
+    assert "planted" not in cli("query", "layer-stats", "-w", copied_warehouse).stdout
+
+
+def _write_bytes(path, data: bytes) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+def test_a_file_that_cannot_be_used_is_skipped_and_the_others_still_work(cli, copied_warehouse, tmp_path,
+                                                                          monkeypatch):
+    folder = os.path.join(copied_warehouse, "_queries")
+    latin1 = _write_bytes(os.path.join(folder, "caf\u00e9.sql"), "-- description: caf\u00e9\nselect 1\n".encode("latin-1"))
+    os.makedirs(os.path.join(folder, "folder.sql"))
+    bad_param = _write(os.path.join(folder, "bad-param.sql"), "-- param: x decimal 1\nselect $x\n")
+    _write(os.path.join(folder, "good.sql"), "select 7 as n\n")
+    monkeypatch.setenv("NX_QUERIES", str(tmp_path / "nowhere"))
+    result = cli("query", "good", "-w", copied_warehouse)
+    assert (result.exit_code, result.stdout) == (0, "n\n7\n")
+    assert result.stderr.splitlines() == [
+        f"nx: warning: {bad_param}: skipped: bad param line 'x decimal 1': write 'param: NAME TYPE DEFAULT "
+        "\"help\"' with TYPE one of str, int, float, bool",
+        f"nx: warning: {latin1}: skipped: it is not UTF-8 text (byte 0xe9 at offset 19)",
+        f"nx: warning: {os.path.join(folder, 'folder.sql')}: skipped: it is a directory, not a file",
+        f"nx: warning: NX_QUERIES={tmp_path / 'nowhere'}: skipped: not a directory nx can list "
+        "(No such file or directory)"]
+    assert cli("query", "top-explained", "--min-score", "0.89", "-w", copied_warehouse).stdout.count("\n") == 4
+    listed = cli("query", "--list", "-w", copied_warehouse, "-f", "csv")
+    assert listed.exit_code == 0
+    assert [line.split(",")[0] for line in listed.stdout.splitlines()[1:]] == sorted([*BUILT_IN, "good"])
+    with pytest.warns(QueryFileWarning) as caught:
+        assert "good" in nx.queries.named_queries(copied_warehouse)
+    assert len(caught) == 4
 
 
 def test_a_user_query_cannot_write_either(copied_warehouse, tmp_path, monkeypatch):
@@ -153,14 +223,27 @@ def test_a_user_query_cannot_write_either(copied_warehouse, tmp_path, monkeypatc
     ("-- param: 1x int 1", "bad param line '1x int 1'"),
     ("-- param: x int one", "bad param line 'x int one': the default is not int"),
     ("-- param: warehouse str w", "a parameter cannot be called 'warehouse'"),
+    ("-- param: help str w", "a parameter cannot be called 'help'"),
     ('-- param: x str "unclosed', "bad param line"),
+    ("-- param: x int 1\n-- param: x str a", "parameter 'x' is declared twice"),
+    ("-- name: --list", "bad query name '--list'"),
+    ("-- name: a/b", "bad query name 'a/b'"),
 ])
-def test_a_bad_header_names_the_file(tmp_path, monkeypatch, warehouse, line, message):
+def test_a_bad_header_skips_its_file_with_a_warning_naming_it(tmp_path, monkeypatch, warehouse, line, message):
     path = _write(tmp_path / "q" / "bad.sql", f"{line}\nselect $x as x\n")
     monkeypatch.setenv("NX_QUERIES", str(tmp_path / "q"))
     if message is None:
         assert nx.query("bad", warehouse, x="2.5").to_pylist() == [{"x": 2.5}]
         return
-    with pytest.raises(UsageError) as error:
-        nx.queries.named_queries(warehouse)
-    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+    with pytest.warns(QueryFileWarning) as caught:
+        queries = nx.queries.named_queries(warehouse)
+    assert list(queries) == BUILT_IN
+    (warning,) = caught
+    assert str(warning.message).startswith(f"{path}: skipped: ") and message in str(warning.message)
+
+
+def test_an_int_parameter_beyond_64_bits_is_a_usage_error(cli, warehouse):
+    result = cli("query", "search", "--text", "dog", "--limit", "99999999999999999999", "-w", warehouse)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == ("nx: error: query 'search': --limit must be int from -9223372036854775808 to "
+                             "9223372036854775807, not '99999999999999999999'\n")
