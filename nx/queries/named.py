@@ -185,11 +185,11 @@ def _user_query(read: Callable[[str], bytes], path: str, origin: str) -> NamedQu
         why = f"it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
     except UsageError as exc:
         why = str(exc).removeprefix(f"{origin}: ")
-    skip(origin, why)
+    _skip(origin, why)
     return None
 
 
-def skip(origin: str, why: str) -> None:
+def _skip(origin: str, why: str) -> None:
     warnings.warn(f"{origin}: skipped: {why}", QueryFileWarning, stacklevel=2)
 
 
@@ -205,7 +205,7 @@ def _from_directory(directory: str | None) -> list[NamedQuery]:
     try:
         names = sorted(name for name in os.listdir(directory) if name.endswith(".sql"))
     except OSError as exc:
-        skip(f"{QUERIES_DIR.env}={directory}", f"not a directory nx can list ({exc.strerror or exc})")
+        _skip(f"{QUERIES_DIR.env}={directory}", f"not a directory nx can list ({exc.strerror or exc})")
         return []
     found = [_user_query(_read_file, os.path.join(directory, name), os.path.join(directory, name))
              for name in names]
@@ -264,7 +264,7 @@ def named_queries(root: Root | None) -> dict[str, NamedQuery]:
     in_warehouse = _from_warehouse(locate(root)) if root is not None else []
     for query in [*in_warehouse, *_from_directory(resolve(QUERIES_DIR))]:
         if found.get(query.name, query).builtin:
-            skip(query.origin, f"{query.name!r} is a built-in query, which user queries cannot replace: "
+            _skip(query.origin, f"{query.name!r} is a built-in query, which user queries cannot replace: "
                                "give yours another name")
             continue
         found[query.name] = query
