@@ -10,6 +10,9 @@ for 10% more bytes. Plotly's JavaScript comes from the ``plotly`` package itself
 plotly.min.js``), gzipped once in memory and served from ``/static/plotly.min.js``: no CDN,
 so the viewer works on an air-gapped cluster. Every answer carries a Content-Security-Policy
 that allows scripts from the viewer only, as a second wall behind escaping.
+
+``Guard`` refuses what another site can make a browser send: requests addressed to another
+name (DNS rebinding) and cross-site requests to the SQL box.
 """
 from __future__ import annotations
 
@@ -18,9 +21,12 @@ import contextlib
 import gzip
 import importlib.util
 import os
+import socket
 import threading
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
@@ -30,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from nx.queries import open_warehouse
 from nx.warehouse import Warehouse
-from nx.web import pages
+from nx.web import is_loopback, pages, sql_page
 from nx.web.database import Database
 from nx.web.index import Index
 from nx.web.neuron_data import FileIndex
@@ -41,8 +47,11 @@ SECURITY_HEADERS = [
                                  b"img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
                                  b"form-action 'self'"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: under no-referrer a browser sends the SQL form's POST with
+    # "Origin: null", which the Guard cannot tell from another site's.
+    (b"referrer-policy", b"same-origin"),
 ]
+SQL_PATHS = frozenset({"/sql", "/sql.json", "/api/sql", "/sql.csv", "/sql.parquet"})
 
 
 class SecurityHeaders:
@@ -61,6 +70,62 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header: lower case, without the port, brackets or a final dot."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        name, _, rest = text[1:].partition("]")
+        return name if not rest or rest.startswith(":") else text
+    return (text.rsplit(":", 1)[0] if text.count(":") == 1 else text).rstrip(".")
+
+
+class Guard:
+    """Refuse what another site can make a browser send (plain ASGI).
+
+    DNS rebinding: a page of evil.example whose name is made to resolve to 127.0.0.1 reads the
+    viewer as if it were its own site, but its requests say ``Host: evil.example``. The viewer
+    answers only requests addressed to a loopback name or address, to the address they came in
+    on, to ``hosts``, or (on a network address) to the machine's own name; the rest get 421.
+
+    Cross-site requests to the SQL box: ``<img src="http://127.0.0.1:8000/sql.csv?q=...">`` on
+    any page would have the browser run a statement. Requests the browser marks as sent from
+    another site (``Sec-Fetch-Site``), or whose ``Origin`` is another site, get 403. Neuron
+    pages and the rest may still be linked from anywhere; they run no user SQL.
+    """
+
+    def __init__(self, app, hosts=()):
+        self.app = app
+        self.hosts = {host_name(h) for h in hosts}
+        self.machine = {socket.gethostname().lower()}  # for --host 0.0.0.0 reached as http://NAME:PORT/
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refused = self.refusal(scope, Headers(scope=scope))
+        if refused:
+            return await error(Request(scope), *refused)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def refusal(self, scope, headers: Headers) -> tuple[int, str] | None:
+        host = headers.get("host")
+        if host is not None and not self.addressed_here(host_name(host), scope):
+            return 421, (f"this viewer answers requests addressed to 127.0.0.1, localhost, [::1] or the address it "
+                         f"listens on, not to {host[:100]!r}: a page of another site may be trying to read it")
+        if scope["path"] in SQL_PATHS:
+            site, origin = headers.get("sec-fetch-site"), headers.get("origin")
+            if site in ("cross-site", "same-site") or (
+                    origin is not None and site != "same-origin" and urlsplit(origin).netloc != (host or "").lower()):
+                return 403, ("the SQL box runs statements sent from the viewer's own pages only, not from another "
+                             "site: open /sql in the viewer and run the statement there")
+        return None
+
+    def addressed_here(self, name: str, scope) -> bool:
+        if is_loopback(name) or name in self.hosts:
+            return True
+        server = str((scope.get("server") or ("",))[0]).lower()
+        return name == server or (not is_loopback(server) and name in self.machine)
 
 
 class Plotly:
@@ -115,9 +180,9 @@ def routes(plotly: Plotly) -> list:
         *twins("/queries", pages.queries),
         *twins("/queries/{name}", pages.query),
         *twins("/compare", pages.compare),
-        Route("/sql.csv", pages.sql_download, methods=["GET", "POST"]),
-        Route("/sql.parquet", pages.sql_download, methods=["GET", "POST"]),
-        *twins("/sql", pages.sql, methods=("GET", "POST")),
+        Route("/sql.csv", sql_page.download, methods=["GET", "POST"]),
+        Route("/sql.parquet", sql_page.download, methods=["GET", "POST"]),
+        *twins("/sql", sql_page.sql, methods=("GET", "POST")),
         Route("/static/plotly.min.js", plotly.endpoint),
         Mount("/static", StaticFiles(directory=static)),
     ]
@@ -130,17 +195,20 @@ async def _warm(index: Index) -> None:
 
 
 def create_app(warehouse: str | Warehouse | None = None, *, workers: int = 4, query_timeout: float = 10.0,
-               queue_timeout: float = 30.0, index_ttl: float = 30.0, memory_limit: str | None = None) -> Starlette:
+               queue_timeout: float = 30.0, index_ttl: float = 30.0, memory_limit: str | None = None,
+               sql_workers: int = 2, sql_waiting: int = 8, hosts=()) -> Starlette:
     """The viewer over ``warehouse`` (flag > NX_WAREHOUSE > ./nx-warehouse), local or az://.
 
-    ``workers`` queries run at once, each stopped after ``query_timeout`` seconds; a request
-    waits at most ``queue_timeout`` for a worker; the index is checked every ``index_ttl``."""
+    ``workers`` queries of pages run at once, and ``sql_workers`` statements of the SQL box
+    (``sql_waiting`` more wait, the rest get 503); each is stopped after ``query_timeout``
+    seconds; a request waits at most ``queue_timeout`` for a worker; the index is checked
+    every ``index_ttl``. ``hosts``: names besides loopback the viewer is reached by."""
     location = open_warehouse(warehouse)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         database = Database(location, workers=workers, timeout=query_timeout, queue_timeout=queue_timeout,
-                            memory_limit=memory_limit)
+                            memory_limit=memory_limit, sql_workers=sql_workers, sql_waiting=sql_waiting)
         app.state.database = database
         app.state.index = Index(database, ttl=index_ttl)
         app.state.files = FileIndex(location)
@@ -153,7 +221,8 @@ def create_app(warehouse: str | Warehouse | None = None, *, workers: int = 4, qu
 
     app = Starlette(
         routes=routes(Plotly()), lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders), Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)],
+        middleware=[Middleware(SecurityHeaders), Middleware(Guard, hosts=hosts),
+                    Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)],
         exception_handlers={404: not_found, 405: not_allowed},
     )
     app.state.warehouse = location

@@ -2,10 +2,13 @@
 
 A ``Database`` holds one in-memory DuckDB connection per warehouse with every view of
 ``nx.queries.views`` on it, locked by ``nx.queries.readonly.lock`` (no file outside the
-warehouse, configuration frozen) before any request runs. Work runs on a fixed pool of
-worker threads, each with its own cursor of that connection (``con.cursor()``: same views,
-own query state), so a request never opens a connection and at most ``workers`` queries run
-at once; the rest wait for a slot, and give up with ``Busy`` after ``queue_timeout``.
+warehouse, configuration frozen) before any request runs. Work runs in lanes of
+worker threads, each thread with its own cursor of that connection (``con.cursor()``: same
+views, own query state), so a request never opens a connection. The ``pages`` lane (neuron
+pages, search, home: ``workers`` threads) and the ``sql`` lane (the SQL box's statements:
+``sql_workers`` threads, at most ``sql_waiting`` more waiting, then ``Busy`` at once) never
+wait for each other, so slow statements delay only their own clients. A request waits for a
+slot of its lane, and gives up with ``Busy`` after ``queue_timeout``.
 
 A query that runs past ``timeout`` seconds is interrupted (``cursor.interrupt()``) and the
 request gets ``QueryTimeout``: the worker is free again at once, so the server keeps
@@ -19,6 +22,7 @@ runs show up; ``refresh()`` re-registers them for tables that had no files at st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,7 +42,11 @@ class QueryTimeout(NxError):
 
 
 class Busy(NxError):
-    """Every worker stayed busy for longer than the queue timeout."""
+    """Every worker of a lane stayed busy for longer than the queue timeout, or its queue is full."""
+
+
+class TooLarge(NxError):
+    """A result holds more than the viewer sends in one answer."""
 
 
 def default_memory_limit() -> str:
@@ -50,12 +58,42 @@ def default_memory_limit() -> str:
     return f"{max(total // 4 // 2**20, 256)}MB"
 
 
+class Lane:
+    """Threads for one kind of work: ``workers`` run at once, at most ``waiting`` more wait
+    (``None``: any number), each at most ``queue_timeout`` seconds."""
+
+    def __init__(self, name: str, workers: int, queue_timeout: float, waiting: int | None, what: str):
+        self.workers, self.queue_timeout, self.waiting, self.what = workers, queue_timeout, waiting, what
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"nx-web-{name}")
+        self._slots = asyncio.Semaphore(workers)
+        self._queued = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self):
+        if self.waiting is not None and self._slots.locked() and self._queued >= self.waiting:
+            raise Busy(f"the viewer is busy ({self.workers} {self.what} running and {self._queued} waiting): "
+                       "try again in a moment")
+        self._queued += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.queue_timeout)
+        except asyncio.TimeoutError:
+            raise Busy(f"the viewer is busy ({self.workers} {self.what} running for over "
+                       f"{self.queue_timeout:g} s): try again in a moment") from None
+        finally:
+            self._queued -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
 class Database:
     """Shared views of one warehouse, the viewer's in-memory index, and the pool that runs
     queries on them."""
 
     def __init__(self, warehouse: Warehouse, *, workers: int = 4, timeout: float = 10.0,
-                 queue_timeout: float = 30.0, memory_limit: str | None = None):
+                 queue_timeout: float = 30.0, memory_limit: str | None = None, sql_workers: int = 2,
+                 sql_waiting: int = 8):
         self.warehouse = warehouse
         self.timeout = timeout
         self.queue_timeout = queue_timeout
@@ -65,10 +103,10 @@ class Database:
         self._local = threading.local()
         self._generation = 0
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {"views": self._connect(union_by_name=False)}
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nx-web-db")
+        self._lanes = {"pages": Lane("db", workers, queue_timeout, None, "queries"),
+                       "sql": Lane("sql", sql_workers, queue_timeout, sql_waiting, "SQL statements")}
         # One helper per worker, for a request that splits its reads in two (the neuron page).
         self._side = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nx-web-side")
-        self._slots = asyncio.Semaphore(workers)
 
     def _connect(self, union_by_name: bool) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"memory_limit": self.memory_limit})
@@ -95,7 +133,8 @@ class Database:
         return self._side.submit(lambda: work(self.cursor()))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for lane in self._lanes.values():
+            lane.pool.shutdown(wait=False, cancel_futures=True)
         self._side.shutdown(wait=False, cancel_futures=True)
         for con in list(self._connections.values()):
             con.close()
@@ -130,32 +169,37 @@ class Database:
             return self._limited(work, self.cursor("union"), timeout or self.timeout)
 
     def _limited(self, work: Callable[[duckdb.DuckDBPyConnection], T], cursor, timeout: float) -> T:
-        timer = threading.Timer(timeout, cursor.interrupt)
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            cursor.interrupt()
+
+        timer = threading.Timer(timeout, stop)
         timer.daemon = True
         timer.start()
         try:
             return work(cursor)
-        except duckdb.InterruptException as exc:
-            raise QueryTimeout(f"the query was stopped after {timeout:g} s, the viewer's time limit: "
-                               "narrow it (filter on layer or neuron, add a LIMIT) or run it with nx sql") from exc
-        except duckdb.Error as exc:
-            raise QueryError(readonly.message_of(exc)) from exc
+        except Exception as exc:
+            # Read through Arrow's stream (downloads), DuckDB's interrupt arrives as an OSError.
+            if stopped.is_set() or isinstance(exc, duckdb.InterruptException):
+                raise QueryTimeout(f"the query was stopped after {timeout:g} s, the viewer's time limit: narrow it "
+                                   "(filter on layer or neuron, add a LIMIT) or run it with nx sql") from exc
+            if isinstance(exc, duckdb.Error):
+                raise QueryError(readonly.message_of(exc)) from exc
+            raise
         finally:
             timer.cancel()
 
-    async def run(self, work: Callable[..., T], *args, on: str = "views", timeout: float | None = None) -> T:
-        """``work(cursor, *args)`` in a worker thread, on connection ``on``, once a slot is
-        free, under the time limit (or ``timeout``)."""
-        try:
-            await asyncio.wait_for(self._slots.acquire(), self.queue_timeout)
-        except asyncio.TimeoutError:
-            raise Busy(f"the viewer is busy ({self.workers} queries running for over "
-                       f"{self.queue_timeout:g} s): try again in a moment") from None
-        try:
+    async def run(self, work: Callable[..., T], *args, on: str = "views", timeout: float | None = None,
+                  lane: str = "pages") -> T:
+        """``work(cursor, *args)`` in a worker thread of ``lane`` (``pages`` or ``sql``), on
+        connection ``on``, once a slot is free, under the time limit (or ``timeout``)."""
+        chosen = self._lanes[lane]
+        async with chosen.slot():
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, lambda: self.limited(lambda cur: work(cur, *args), on, timeout))
-        finally:
-            self._slots.release()
+            return await loop.run_in_executor(chosen.pool,
+                                              lambda: self.limited(lambda cur: work(cur, *args), on, timeout))
 
     # -- user SQL ------------------------------------------------------------------------
     @staticmethod

@@ -4,7 +4,8 @@ A request wants JSON when its path ends in ``.json`` or starts with ``/api/``; t
 handler builds one ``data`` dict and ``respond`` renders it either way. ``answers`` wraps a
 handler so an error reaches the user as one sentence with the right status, never as a
 stack trace: bad parameter or rejected SQL 400, unknown neuron, layer, run or query 404,
-query time limit 504, viewer busy or warehouse unreadable 503, anything else 500 (logged).
+a result over what one answer may hold 413, query time limit 504, viewer busy or warehouse
+unreadable 503, anything else 500 (logged). (403 and 421 come from ``app.Guard``.)
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from nx import __version__
 from nx.errors import NotFoundError, NxError, QueryError, UsageError, WarehouseError
-from nx.web.database import Busy, QueryTimeout
+from nx.web.database import Busy, QueryTimeout, TooLarge
 from nx.web.tokens import number
 
 log = logging.getLogger("nx.web")
@@ -63,6 +64,15 @@ def script_json(data) -> Markup:
     return Markup(text)
 
 
+class Cut(str):
+    """A cell's first characters; ``more`` says how many were left out (shown as a mark)."""
+
+    def __new__(cls, text: str, more: int):
+        cut = super().__new__(cls, text)
+        cut.more = more
+        return cut
+
+
 def cell(value) -> str:
     """A SQL result value as short text for a table cell (the template escapes it)."""
     if value is None:
@@ -81,6 +91,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["num"] = number
     env.filters["cell"] = cell
     env.filters["script_json"] = script_json
+    env.tests["cut"] = lambda value: isinstance(value, Cut)
     env.globals["version"] = __version__  # in static URLs: a new nx is never served stale scripts
     return Jinja2Templates(env=env)
 
@@ -100,10 +111,10 @@ def respond(request: Request, template: str, data: dict, context: dict | None = 
     return TEMPLATES.TemplateResponse(request, template, {"data": data, **(context or {})}, status_code=status)
 
 
-STATUS = ((QueryTimeout, 504), (Busy, 503), (NotFoundError, 404), (UsageError, 400), (QueryError, 400),
-          (WarehouseError, 503))
-TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 500: "Server error",
-          503: "Unavailable", 504: "Too slow"}
+STATUS = ((QueryTimeout, 504), (Busy, 503), (TooLarge, 413), (NotFoundError, 404), (UsageError, 400),
+          (QueryError, 400), (WarehouseError, 503))
+TITLES = {400: "Bad request", 403: "Refused", 404: "Not found", 405: "Method not allowed", 413: "Too large",
+          421: "Wrong address", 500: "Server error", 503: "Unavailable", 504: "Too slow"}
 
 
 def status_of(exc: NxError) -> int:
