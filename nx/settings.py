@@ -34,7 +34,13 @@ OPENAI_BASE_URL = Setting(
 
 QUERIES = Setting("queries", "NX_QUERIES", None, "A directory of your own named queries (*.sql).")
 
-SETTINGS = (WAREHOUSE, SOURCE, OPENAI_API_KEY, OPENAI_BASE_URL, QUERIES)
+COMMIT_SECONDS = Setting(
+    "commit_seconds", "NX_COMMIT_SECONDS", "5",
+    "How long ingest lets written files wait for their Delta commit, in seconds (a commit costs "
+    "tens of milliseconds: fewer, larger commits are faster; smaller values lose less to a kill).",
+)
+
+SETTINGS = (WAREHOUSE, SOURCE, OPENAI_API_KEY, OPENAI_BASE_URL, QUERIES, COMMIT_SECONDS)
 
 # The public releases: model name -> (source root, layers, neurons per layer).
 PUBLIC_MODELS = {

@@ -34,6 +34,7 @@ class Location:
     fs: Any
     path: str
     protocol: str  # "file", "az" or "https"
+    account: str | None = None  # the Azure storage account of az:// locations
 
     def join(self, *parts: str) -> str:
         return posixpath.join(self.path, *parts) if self.protocol != "file" else os.path.join(self.path, *parts)
@@ -58,6 +59,32 @@ def _connection_string_for(account: str) -> str | None:
     if endpoint.endswith("/" + account):
         return conn
     return None
+
+
+def delta_storage_options(account: str) -> dict[str, str]:
+    """delta-rs's options for an Azure account, from the same environment adlfs reads: an
+    emulator (Azurite) is reached through its BlobEndpoint, never delta-rs's fixed port."""
+    conn = _connection_string_for(account)
+    if conn:
+        parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+        options = {"account_name": parts.get("AccountName", account)}
+        if parts.get("AccountKey"):
+            options["account_key"] = parts["AccountKey"]
+        if parts.get("SharedAccessSignature"):
+            options["sas_key"] = parts["SharedAccessSignature"]
+        endpoint = parts.get("BlobEndpoint")
+        if endpoint:
+            options["azure_storage_endpoint"] = endpoint.rstrip("/")
+            if endpoint.startswith("http://"):
+                options["allow_http"] = "true"
+        return options
+    key = os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
+    sas = os.environ.get("AZURE_STORAGE_SAS_TOKEN")
+    if key:
+        return {"account_name": account, "account_key": key}
+    if sas:
+        return {"account_name": account, "sas_key": sas.lstrip("?")}
+    return {"account_name": account, "azure_skip_signature": "true"}
 
 
 def azure_filesystem(account: str):
@@ -88,7 +115,7 @@ def locate(url: str) -> Location:
         rest = rest.strip("/")
         if not account or not rest:
             raise UsageError(f"{url}: an Azure location is az://ACCOUNT/CONTAINER[/path]")
-        return Location(url, azure_filesystem(account), rest, "az")
+        return Location(url, azure_filesystem(account), rest, "az", account)
     if url.startswith(("https://", "http://")):
         import fsspec  # imported here: the HTTP filesystem pulls in aiohttp
 

@@ -1,43 +1,53 @@
-"""The warehouse root (local or az://), table and partition paths, and the one atomic writer.
+"""The warehouse root (local or az://) and its tables, each a Delta Lake table.
 
-Layout: ``<root>/<table>/<key>=<value>/.../<name>.parquet``, zstd Parquet, partition keys in
-the order the schema declares them. Every Parquet file nx writes goes through
-``write_file``: it is checked against the table's declared schema, written under a temporary
-name that no reader globs (``*.parquet.tmp-*``) and then moved into place, so a reader never
-sees half a file and a crash leaves at worst a temporary file that the next write removes.
-Ingest and explain's write-back both use it.
+Layout: ``<root>/<table>/`` is a Delta table (``_delta_log/`` beside Hive partition directories
+``<key>=<value>/`` holding zstd Parquet files), readable by Spark, Trino, polars
+``scan_delta``, DuckDB's delta extension and ``deltalake``. Writing takes two steps:
+
+1. ``write_files`` (in any process, e.g. an ingest worker) writes a table's rows as new Parquet
+   files with unique names and returns them as ``NewFile``s. Nothing sees them yet.
+2. ``commit`` (one process) makes many of them visible in one Delta commit, and in the same
+   commit removes the rows they replace: every write replaces the rows of the neurons it
+   names (``Replace``), so a re-run, a changed source file or a second writer never
+   duplicates rows. nx's commits carry one application transaction id, so two nx writers
+   committing at once conflict instead of both succeeding; the loser re-reads the table and
+   retries. Files of a commit that never happened (``kill -9``) are seen by no reader and
+   removed by ``nx vacuum``.
+
+Compaction, vacuum and history are in ``nx/maintenance.py``; readers take a version's file list
+from ``nx/delta_log.py``. deltalake (delta-rs) and pyarrow are imported by writers only.
 """
 from __future__ import annotations
 
 import io
+import json
+import random
+import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from nx import settings, storage
+from nx import delta_log, settings, storage
 from nx.errors import UsageError, WarehouseError
 from nx.schema import TABLES, Table
 
-TMP_MARK = ".tmp-"
 # Tables of 64-token rows get small row groups: reading one neuron (nx.neuron, the viewer)
-# then decodes about 16 neurons' rows, not a whole file's 128, for files ~5% larger.
+# then decodes about 16 neurons' rows, not a whole file's.
 ROW_GROUP_ROWS = {"activation_records": 2048, "explanation_sequences": 2048}
+DEFAULT_ROW_GROUP_ROWS = 16 * 1024
+APP_ID = "nx"  # every nx commit carries this transaction id: concurrent nx commits conflict
+COMMIT_ATTEMPTS = 30
 
 
-def _table(name: str) -> Table:
+def table_spec(name: str) -> Table:
     try:
         return TABLES[name]
     except KeyError:
         raise UsageError(f"unknown table {name!r}; tables: {', '.join(TABLES)}") from None
-
-
-def partition_dir(table: Table, partitions: dict[str, object]) -> str:
-    missing = [k for k in table.partition_names if k not in partitions]
-    if missing:
-        raise ValueError(f"{table.name}: partition value(s) missing: {missing}")
-    return "/".join(f"{k}={partitions[k]}" for k in table.partition_names)
 
 
 def conform(table: Table, data: pa.Table) -> pa.Table:
@@ -46,6 +56,44 @@ def conform(table: Table, data: pa.Table) -> pa.Table:
     if missing:
         raise ValueError(f"{table.name}: columns missing: {missing}")
     return data.select(table.columns.names).cast(table.columns)
+
+
+def partition_dir(table: Table, values: dict) -> str:
+    missing = [k for k in table.partition_names if k not in values]
+    if missing:
+        raise ValueError(f"{table.name}: partition value(s) missing: {missing}")
+    return "/".join(f"{k}={values[k]}" for k in table.partition_names)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A data file written but not committed: what a Delta add action needs."""
+
+    path: str                # relative to the table, posix
+    size: int
+    partition_values: dict
+    modification_time: int   # milliseconds
+    stats: str               # Delta statistics JSON
+    rows: int
+
+
+@dataclass
+class Replace:
+    """Rows a commit replaces: in the partitions matching ``partitions`` (string values of
+    some partition keys), those whose ``table.key`` values are in ``keys`` (all, if None)."""
+
+    partitions: dict
+    keys: set | None = None
+
+
+@dataclass
+class CommitResult:
+    version: int
+    added: int = 0
+    removed: int = 0
+    rewritten: int = 0
+    retries: int = 0
+    files: list = field(default_factory=list)
 
 
 class Warehouse:
@@ -63,73 +111,87 @@ class Warehouse:
 
     # -- paths ---------------------------------------------------------------------------
     def table_path(self, table: str) -> str:
-        return self.location.join(_table(table).name)
+        return self.location.join(table_spec(table).name)
 
-    def partition_path(self, table: str, partitions: dict[str, object]) -> str:
-        t = _table(table)
-        return self.location.join(t.name, partition_dir(t, partitions))
+    def table_uri(self, table: str) -> str:
+        """The table's location as delta-rs spells it."""
+        path = self.table_path(table)
+        return path if self.location.protocol == "file" else "az://" + path.lstrip("/")
 
-    def file_path(self, table: str, partitions: dict[str, object], name: str) -> str:
-        return f"{self.partition_path(table, partitions)}/{name}.parquet"
+    def storage_options(self) -> dict[str, str] | None:
+        if self.location.protocol != "az":
+            return None
+        return storage.delta_storage_options(self.location.account)
 
-    def glob(self, table: str) -> str:
-        """A glob of the table's Parquet files, as a URL DuckDB can read."""
-        t = _table(table)
-        stars = "/".join("*" for _ in t.partitions)
-        return self.location.url_of(f"{self.table_path(table)}/{stars}/*.parquet")
+    def url_of(self, table: str, relative: str) -> str:
+        """A data file (path relative to its table) as a URL DuckDB and pyarrow can open."""
+        return self.location.url_of(f"{self.table_path(table)}/{relative}")
+
+    def log(self, table: str) -> delta_log.LogFiles:
+        return delta_log.LogFiles(self.table_path(table), None if self.location.protocol == "file" else self.fs)
+
+    # -- reading -------------------------------------------------------------------------
+    def snapshot(self, table: str, version: int | None = None, timestamp=None) -> delta_log.Snapshot | None:
+        return delta_log.snapshot(self.log(table), version, timestamp)
 
     def has_table(self, table: str) -> bool:
+        return delta_log.exists(self.log(table))
+
+    def files(self, table: str, partitions: dict | None = None, snapshot=None) -> list[delta_log.DataFile]:
+        """The current data files of a table, in the partitions matching ``partitions``."""
+        found = snapshot if snapshot is not None else self.snapshot(table)
+        if found is None:
+            return []
+        wanted = {k: str(v) for k, v in (partitions or {}).items() if k in table_spec(table).partition_names}
+        return [f for f in found.files if all(f.partition_values.get(k) == v for k, v in wanted.items())]
+
+    def read_table(self, table: str, partitions: dict | None = None, columns: Iterable[str] | None = None,
+                   filters=None, version: int | None = None, neurons: tuple[int, int] | None = None) -> pa.Table:
+        """Rows of a table (partition columns included) in the partitions matching
+        ``partitions``; a value given for a stored column (``layer``) filters rows too, and
+        so does ``neurons``, a range (first, last) of neuron numbers."""
+        spec = table_spec(table)
+        wanted = list(columns) if columns else list(spec.schema.names)
+        snapshot = self.snapshot(table, version) if version is not None else None
+        chosen = self.files(table, partitions, snapshot)
+        row_filters = {k: v for k, v in (partitions or {}).items() if k not in spec.partition_names}
+        chosen = [f for f in chosen if f.may_hold(**row_filters)]
+        if neurons is not None:
+            chosen = [f for f in chosen if f.overlaps("neuron", *neurons)]
+            between = [("neuron", ">=", neurons[0]), ("neuron", "<=", neurons[1])]
+            filters = [list(c) + between for c in filters] if filters and isinstance(filters[0], list) \
+                else list(filters or []) + between
+        stored = [c for c in wanted if c in spec.columns.names]
+        needed = stored + [k for k in row_filters if k not in stored]
+        pieces = []
+        for f in chosen:
+            data = self._read_file(table, f.path, needed, filters)
+            for key, value in row_filters.items():
+                data = data.filter(pc.equal(data[key], pa.scalar(value, spec.schema.field(key).type)))
+            for name in wanted:
+                if name in spec.partition_names:
+                    kind = spec.schema.field(name).type
+                    raw = f.partition_values.get(name)
+                    value = None if raw is None else (int(raw) if pa.types.is_integer(kind) else raw)
+                    data = data.append_column(spec.schema.field(name), pa.array([value] * len(data), kind))
+            pieces.append(data)
+        full = pa.schema([spec.schema.field(c) for c in wanted])
+        if not pieces:
+            return full.empty_table()
+        return pa.concat_tables([p.select(full.names).cast(full) for p in pieces])
+
+    def _read_file(self, table: str, relative: str, columns: list[str], filters=None) -> pa.Table:
+        path = f"{self.table_path(table)}/{relative}"
         try:
-            return bool(self.fs.glob(f"{self.table_path(table)}/**/*.parquet"))
-        except FileNotFoundError:
-            return False
+            with self.fs.open(path, "rb") as f:
+                return pq.read_table(f, columns=columns, filters=filters)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise WarehouseError(f"cannot read {path}: {' '.join(str(exc).split())[:300]}") from exc
 
     # -- writing -------------------------------------------------------------------------
-    def write_file(self, table: str, partitions: dict[str, object], name: str, data: pa.Table) -> str:
-        """Write ``data`` as ``<partition>/<name>.parquet``, atomically, replacing any file there."""
-        t = _table(table)
-        conformed = conform(t, data)
-        directory = self.partition_path(table, partitions)
-        final = f"{directory}/{name}.parquet"
-        temporary = f"{final}{TMP_MARK}{uuid.uuid4().hex}"
-        buffer = io.BytesIO()
-        pq.write_table(conformed, buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS.get(table, 64 * 1024),
-                       use_dictionary=_dictionary_columns(conformed.schema),
-                       use_byte_stream_split=_byte_stream_split_columns(conformed.schema),
-                       write_statistics=_scalar_columns(conformed.schema))
-        try:
-            self.fs.makedirs(directory, exist_ok=True)
-            self._remove_stale_temporaries(final)
-            with self.fs.open(temporary, "wb") as out:
-                out.write(buffer.getvalue())
-            self.fs.mv(temporary, final)
-        except OSError as exc:
-            self._discard(temporary)
-            raise WarehouseError(f"cannot write {final}: {exc}") from exc
-        except BaseException:
-            self._discard(temporary)
-            raise
-        return final
-
-    def remove_file(self, table: str, partitions: dict[str, object], name: str) -> None:
-        path = self.file_path(table, partitions, name)
-        if self.fs.exists(path):
-            self.fs.rm(path)
-
-    def _discard(self, path: str) -> None:
-        try:
-            if self.fs.exists(path):
-                self.fs.rm(path)
-        except OSError:
-            pass
-
-    def _remove_stale_temporaries(self, final: str) -> None:
-        for stale in self.fs.glob(f"{final}{TMP_MARK}*"):
-            self._discard(stale)
-
     def check_writable(self) -> None:
         """Fail early, with one line, if the root cannot be written."""
-        probe = self.location.join(f".nx-write-check{TMP_MARK}{uuid.uuid4().hex}")
+        probe = self.location.join(f".nx-write-check-{uuid.uuid4().hex}")
         try:
             self.fs.makedirs(self.location.path, exist_ok=True)
             with self.fs.open(probe, "wb") as out:
@@ -138,54 +200,217 @@ class Warehouse:
         except (OSError, ValueError) as exc:
             raise WarehouseError(f"cannot write to the warehouse {self.url}: {exc}") from exc
 
-    # -- reading -------------------------------------------------------------------------
-    def read_file(self, table: str, partitions: dict[str, object], name: str,
-                  columns: Iterable[str] | None = None) -> pa.Table | None:
-        """One file's rows (stored columns only), or None if it is not there."""
-        path = self.file_path(table, partitions, name)
-        try:
-            with self.fs.open(path, "rb") as f:
-                return pq.read_table(f, columns=list(columns) if columns else None)
-        except FileNotFoundError:
-            return None
-
-    def list_files(self, table: str, partitions: dict[str, object] | None = None) -> list[str]:
-        """Paths of a table's Parquet files, under a partition prefix if given (in key order)."""
-        t = _table(table)
-        base = self.table_path(table)
-        prefix = []
-        for key in t.partition_names:
-            if partitions and key in partitions:
-                prefix.append(f"{key}={partitions[key]}")
-            else:
-                break
-        depth = len(t.partitions) - len(prefix)
-        pattern = "/".join([base, *prefix, *(["*"] * depth), "*.parquet"])
-        try:
-            return sorted(self.fs.glob(pattern))
-        except FileNotFoundError:
+    def write_files(self, table: str, values: dict, data: pa.Table) -> list[NewFile]:
+        """Write ``data`` (the stored columns; a stored column that ``values`` names, such as
+        ``layer``, is set to that value) as one new file in the partition ``values`` names.
+        Not visible until committed."""
+        spec = table_spec(table)
+        for name, value in values.items():
+            if name in spec.columns.names:
+                constant = pa.array([value] * len(data), spec.columns.field(name).type)
+                data = (data.set_column(data.column_names.index(name), spec.columns.field(name), constant)
+                        if name in data.column_names else data.append_column(spec.columns.field(name), constant))
+        conformed = conform(spec, data)
+        if len(conformed) == 0:
             return []
+        relative = f"{partition_dir(spec, values)}/part-{uuid.uuid4().hex}.parquet"
+        size = self._write_parquet(table, relative, [conformed])
+        return [NewFile(relative, size, {k: str(values[k]) for k in spec.partition_names},
+                        int(time.time() * 1000), statistics(spec, [conformed]), len(conformed))]
 
-    def read_table(self, table: str, partitions: dict[str, object] | None = None,
-                   columns: Iterable[str] | None = None, filters=None) -> pa.Table:
-        """All rows of a table under a partition prefix, partition columns included."""
-        t = _table(table)
-        files = self.list_files(table, partitions)
-        wanted = list(columns) if columns else None
-        pieces = []
-        for path in files:
-            with self.fs.open(path, "rb") as f:
-                data = pq.read_table(f, columns=[c for c in wanted if c in t.columns.names] if wanted else None,
-                                     filters=filters)
-            values = _partition_values(t, path)
-            for field in t.partitions:
-                if wanted is None or field.name in wanted:
-                    data = data.append_column(field, pa.array([values[field.name]] * len(data), field.type))
-            pieces.append(data)
-        full = t.schema if wanted is None else pa.schema([t.schema.field(c) for c in wanted])
-        if not pieces:
-            return full.empty_table()
-        return pa.concat_tables([p.select(full.names).cast(full) for p in pieces])
+    def _write_parquet(self, table: str, relative: str, pieces: list[pa.Table]) -> int:
+        """Write the pieces (one schema) as one Parquet file; its size."""
+        schema = pieces[0].schema
+        buffer = io.BytesIO()
+        with pq.ParquetWriter(buffer, schema, compression="zstd", use_dictionary=_dictionary_columns(schema),
+                              use_byte_stream_split=_byte_stream_split_columns(schema),
+                              write_statistics=_scalar_columns(schema)) as writer:
+            for piece in pieces:
+                writer.write_table(piece, row_group_size=ROW_GROUP_ROWS.get(table, DEFAULT_ROW_GROUP_ROWS))
+        path = f"{self.table_path(table)}/{relative}"
+        try:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            with self.fs.open(path, "wb") as out:
+                out.write(buffer.getvalue())
+        except OSError as exc:
+            raise WarehouseError(f"cannot write {path}: {exc}") from exc
+        return buffer.tell()
+
+    def append(self, table: str, values: dict, data: pa.Table, replace: list[Replace] = (),
+               operation: str = "write", metadata: dict | None = None) -> CommitResult:
+        """``write_files`` and ``commit`` in one: rows added to a table at once."""
+        return self.commit(table, self.write_files(table, values, data), replace, operation, metadata)
+
+    def discard(self, table: str, files: Iterable[NewFile]) -> None:
+        """Remove files that will not be committed (best effort: vacuum finds any left)."""
+        for f in files:
+            try:
+                self.fs.rm(f"{self.table_path(table)}/{f.path}")
+            except OSError:
+                pass
+
+    def commit(self, table: str, files: list[NewFile], replace: list[Replace] = (), operation: str = "write",
+               metadata: dict | None = None, data_change: bool = True, removes: list | None = None) -> CommitResult:
+        """Make ``files`` visible and remove the rows ``replace`` names, in one commit; retried
+        on a concurrent commit (against the table as it then is). ``removes`` are data files
+        to drop whole (compaction), checked to still be there."""
+        from deltalake.exceptions import CommitFailedError
+
+        spec = table_spec(table)
+        result = CommitResult(version=-1)
+        for attempt in range(COMMIT_ATTEMPTS):
+            delta = self._open_for_write(table)
+            current = self.snapshot(table, delta.version())
+            removed, rewritten = self._replaced(table, current, replace)
+            if removes is not None:
+                present = {f.path for f in current.files}
+                if any(r.path not in present for r in removes):
+                    raise WarehouseError(f"{table}: files to compact were changed by another writer")
+                removed = removed + [r for r in removes if r.path not in {x.path for x in removed}]
+            actions = [_add_action(f, data_change) for f in [*files, *rewritten]]
+            actions += [_remove_action(f, data_change) for f in removed]
+            if not actions:
+                result.version = current.version
+                return result
+            try:
+                delta.create_write_transaction(actions, "append", spec.schema, list(spec.partition_names),
+                                               commit_properties=_commit_properties(operation, metadata))
+            except CommitFailedError as exc:
+                self.discard(table, rewritten)
+                if attempt + 1 == COMMIT_ATTEMPTS:
+                    raise WarehouseError(f"{table}: could not commit after {COMMIT_ATTEMPTS} tries "
+                                         f"(other writers kept committing): {exc}") from exc
+                result.retries += 1
+                time.sleep(random.uniform(0.01, 0.05 * min(attempt + 1, 10)))
+                continue
+            except OSError as exc:
+                raise WarehouseError(f"cannot commit to {self.table_uri(table)}: {exc}") from exc
+            result.version = delta_log.latest_version(self.log(table))
+            result.added, result.removed, result.rewritten = len(files), len(removed), len(rewritten)
+            return result
+        return result
+
+    def _open_for_write(self, table: str):
+        """The Delta table, created (empty, with the declared schema) if it is not there."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        uri, options = self.table_uri(table), self.storage_options()
+        try:
+            return DeltaTable(uri, storage_options=options)
+        except TableNotFoundError:
+            pass
+        spec = table_spec(table)
+        try:
+            DeltaTable.create(uri, spec.schema, mode="ignore", partition_by=list(spec.partition_names),
+                              name=spec.name, description=spec.doc, storage_options=options,
+                              commit_properties=_commit_properties("create", None))
+        except Exception as exc:  # noqa: BLE001  a writer that created it at the same moment wins
+            if not self.has_table(table):
+                raise WarehouseError(f"cannot create table {uri}: {exc}") from exc
+        return DeltaTable(uri, storage_options=options)
+
+    def _replaced(self, table: str, current: delta_log.Snapshot, replace: Iterable[Replace]
+                  ) -> tuple[list[delta_log.DataFile], list[NewFile]]:
+        """Files to remove, and files written again without the replaced rows, for ``replace``."""
+        spec = table_spec(table)
+        removed: dict[str, delta_log.DataFile] = {}
+        rewritten: list[NewFile] = []
+        for rule in replace:
+            for f in self.files(table, rule.partitions, current):
+                if f.path in removed:
+                    continue
+                if rule.keys is None:
+                    removed[f.path] = f
+                    continue
+                keys = _keys_in_file(spec, f, rule.keys)
+                if not keys:
+                    continue
+                kept = self._without(table, f, keys)
+                if kept is None:
+                    continue
+                removed[f.path] = f
+                if len(kept):
+                    rewritten += self.write_files(table, _partition_values(spec, f), kept)
+        return list(removed.values()), rewritten
+
+    def _without(self, table: str, f: delta_log.DataFile, keys: set) -> pa.Table | None:
+        """The file's rows without those whose key is in ``keys``; None if it has none of them."""
+        spec = table_spec(table)
+        stored = [k for k in spec.key if k not in spec.partition_names]
+        data = self._read_file(table, f.path, list(spec.columns.names))
+        codes = [_key_code(*k) if len(k) == 2 else k[0] for k in keys]
+        columns = [pc.cast(data[k], pa.int64()) if k in stored
+                   else pa.array([int(f.partition_values[k])] * len(data), pa.int64()) for k in spec.key]
+        code = pc.add(pc.multiply(columns[0], 1 << 32), columns[1]) if len(columns) == 2 else columns[0]
+        hit = pc.is_in(code, pa.array(codes, pa.int64()))
+        if not pc.any(hit).as_py():
+            return None
+        return data.filter(pc.invert(hit))
+
+
+def _key_code(layer: int, neuron: int) -> int:
+    """(layer, neuron) as one integer, the way ``_without`` computes it column-wise."""
+    return layer * (1 << 32) + neuron
+
+
+def _keys_in_file(spec: Table, f: delta_log.DataFile, keys: set) -> set:
+    """The keys (tuples over ``spec.key``) that the file's partition values and statistics
+    do not rule out."""
+    possible = set()
+    for key in keys:
+        values = dict(zip(spec.key, key))
+        fixed_ok = all(f.partition_values.get(k) == str(v) for k, v in values.items() if k in spec.partition_names)
+        if fixed_ok and f.may_hold(**{k: v for k, v in values.items() if k not in spec.partition_names}):
+            possible.add(key)
+    return possible
+
+
+def _partition_values(spec: Table, f: delta_log.DataFile) -> dict:
+    return {k: f.partition_values.get(k) for k in spec.partition_names}
+
+
+def statistics(spec: Table, pieces: list[pa.Table]) -> str:
+    """Delta statistics of a file: row count, and min/max/null counts of its integer columns
+    (``layer``, ``neuron``: what replacing rows and finding a neuron's file prune on)."""
+    low: dict = {}
+    high: dict = {}
+    nulls: dict = {}
+    for piece in pieces:
+        for column_field in piece.schema:
+            name = column_field.name
+            if not pa.types.is_integer(column_field.type):
+                continue
+            nulls[name] = nulls.get(name, 0) + piece[name].null_count
+            found = pc.min_max(piece[name])
+            if found["min"].is_valid:
+                low[name] = min(found["min"].as_py(), low.get(name, found["min"].as_py()))
+                high[name] = max(found["max"].as_py(), high.get(name, found["max"].as_py()))
+    return json.dumps({"numRecords": sum(len(p) for p in pieces), "minValues": low, "maxValues": high,
+                       "nullCount": nulls})
+
+
+def _add_action(f: NewFile, data_change: bool):
+    from deltalake.transaction import AddAction
+
+    return AddAction(f.path, f.size, f.partition_values, f.modification_time, data_change, f.stats)
+
+
+def _remove_action(f: delta_log.DataFile, data_change: bool):
+    from deltalake.transaction import RemoveAction
+
+    return RemoveAction(f.path, data_change, int(time.time() * 1000), f.size, f.partition_values)
+
+
+def _commit_properties(operation: str, metadata: dict | None):
+    from deltalake import CommitProperties
+    from deltalake.transaction import Transaction
+
+    from nx import __version__
+
+    info = {"operation": operation, "nx_version": __version__, **(metadata or {})}
+    return CommitProperties(custom_metadata={"nx": info}, max_commit_retries=0,
+                            app_transactions=[Transaction(APP_ID, time.time_ns() // 1000)])
 
 
 def _leaf_path(field: pa.Field) -> tuple[str, pa.DataType]:
@@ -214,12 +439,3 @@ def _scalar_columns(schema: pa.Schema) -> list[str]:
     """Columns whose min/max statistics are worth writing: readers prune on scalars
     (``neuron`` above all); statistics of 64-token lists are never used."""
     return [f.name for f in schema if not pa.types.is_list(f.type)]
-
-
-def _partition_values(table: Table, path: str) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for part in path.replace("\\", "/").split("/"):
-        key, sep, value = part.partition("=")
-        if sep and key in table.partition_names:
-            values[key] = int(value) if pa.types.is_integer(table.schema.field(key).type) else value
-    return values

@@ -185,6 +185,10 @@ async def _execute(config, store, items, total, report, progress, parameters, ve
             raise
         flush()
         store.write_run(record(runs.now()))
+        progress.start(0, "compacting")
+        from nx import maintenance  # pyarrow and delta-rs: already loaded by the writes
+
+        maintenance.compact(store.warehouse, ["explanations", "explanation_sequences", "runs"], "explain")
         progress.finish()
     finally:
         # Neurons already finished are whole: keep them even when interrupted.

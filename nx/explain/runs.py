@@ -1,22 +1,17 @@
-"""Write-back of a run: its rows under ``run=<name>`` and its record in the ``runs`` table.
+"""Write-back of a run: its rows in the ``run=<name>`` partitions and its ``runs`` row.
 
-Files of one (model, run, layer) partition, all written with ``Warehouse.write_file``:
-- ``part-<time>-<id>``: one per flushed batch, in both ``explanation_sequences`` and
-  ``explanations``, holding the neurons that were scored; written sequences first, and never
-  rewritten (a scored neuron is never redone);
-- ``failed`` in ``explanations``: the neurons that failed, with their reasons and no scores;
-  rewritten at each flush (a retried neuron leaves it, whether it now succeeds or fails again).
-So a crash or Ctrl-C leaves at worst a sequences part without its explanations twin, or a
-neuron both scored and still listed in ``failed``; ``repair`` (run at every start) removes
-both, and a neuron is never counted twice. The runs row (``runs/model=/run=/run.parquet``)
-is rewritten at start, after each batch and at the end: token usage adds up over resumes,
-counts are recounted from the rows. Two processes must not write the same run at once.
+Each flushed batch is two Delta commits: the scored sequences of its neurons, then their
+``explanations`` rows (scored, or failed with the reason and no scores). Each commit replaces
+whatever rows those neurons had in the run, so a retried neuron, a resumed run or a second
+process on the same run never leaves two rows for one neuron. A crash between the two commits
+leaves sequences whose neuron has no scored explanation; ``repair`` (run at every start)
+removes them. The runs row is replaced at start, after each batch and at the end: token
+usage adds up over resumes, counts are recounted from the rows.
 """
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -25,10 +20,8 @@ import pyarrow.compute as pc
 
 from nx.errors import UsageError
 from nx.schema import TABLES
-from nx.warehouse import Warehouse
+from nx.warehouse import Replace, Warehouse
 
-FAILED_FILE = "failed"
-RUN_FILE = "run"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # What makes scores comparable: resuming a run with other values would mix them.
 IDENTITY = ("explainer_model", "simulator_model", "explainer", "simulator", "prompt_versions")
@@ -70,19 +63,15 @@ class RunStore:
             keys["layer"] = layer
         return keys
 
-    def _names_by_layer(self, table: str) -> dict[int, set[str]]:
-        found: dict[int, set[str]] = {}
-        for path in self.warehouse.list_files(table, self._partition()):
-            parts = path.replace("\\", "/").split("/")
-            layer = next(p.split("=", 1)[1] for p in parts if p.startswith("layer="))
-            found.setdefault(int(layer), set()).add(parts[-1][: -len(".parquet")])
-        return found
+    def _commit(self, table: str, files: list, keys: set | None) -> None:
+        rule = Replace({"model": self.model, "run": self.run}, keys)
+        self.warehouse.commit(table, files, [rule], "explain", {"run": self.run, "model": self.model})
 
     # -- state ---------------------------------------------------------------------------
     def previous(self) -> dict | None:
         """The runs row of this run, if there is one."""
-        table = self.warehouse.read_file("runs", self._partition(), RUN_FILE)
-        return table.to_pylist()[0] if table is not None and len(table) else None
+        table = self.warehouse.read_table("runs", self._partition())
+        return table.to_pylist()[0] if len(table) else None
 
     def check_compatible(self, identity: dict) -> None:
         """Refuse to resume a run with settings that would make its scores incomparable."""
@@ -99,15 +88,17 @@ class RunStore:
                              f"resuming it would mix scores, choose another --run")
 
     def repair(self) -> None:
-        """Undo what an interrupted flush left: orphan sequence parts, stale failed rows."""
-        explanation_parts = self._names_by_layer("explanations")
-        for layer, names in self._names_by_layer("explanation_sequences").items():
-            for orphan in names - explanation_parts.get(layer, set()):
-                self.warehouse.remove_file("explanation_sequences", self._partition(layer), orphan)
-        for layer, names in explanation_parts.items():
-            if FAILED_FILE in names:
-                scored = self.scored_neurons(layer)
-                self._rewrite_failed(layer, drop=scored, add=[])
+        """Undo what an interrupted flush left: sequences of neurons with no scored row."""
+        sequences = self.warehouse.read_table("explanation_sequences", self._partition(), columns=["layer", "neuron"])
+        if not len(sequences):
+            return
+        explanations = self.warehouse.read_table("explanations", self._partition(),
+                                                 columns=["layer", "neuron", "status"])
+        scored = {(l, n) for l, n, s in zip(*(explanations[c].to_pylist() for c in ("layer", "neuron", "status")))
+                  if s == "ok"}
+        orphans = set(zip(sequences["layer"].to_pylist(), sequences["neuron"].to_pylist())) - scored
+        if orphans:
+            self._commit("explanation_sequences", [], orphans)
 
     def scored_neurons(self, layer: int) -> set[int]:
         """Neurons of a layer with an 'ok' row in this run (they are skipped on resume)."""
@@ -124,39 +115,24 @@ class RunStore:
 
     # -- writing -------------------------------------------------------------------------
     def write_batch(self, results: list) -> None:
-        """Write finished neurons (``NeuronResult``s): a part per layer, then the failed file."""
-        name = f"part-{now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+        """Write finished neurons (``NeuronResult``s): sequences first, then explanations."""
+        keys = {(r.layer, r.neuron) for r in results}
+        sequences, explanations = [], []
         for layer in sorted({r.layer for r in results}):
             mine = [r for r in results if r.layer == layer]
-            scored = [r for r in mine if r.ok]
-            if scored:
-                self._write("explanation_sequences", layer, name, [row for r in scored for row in r.sequences])
-                self._write("explanations", layer, name, [r.explanation for r in scored])
-            self._rewrite_failed(layer, drop={r.neuron for r in mine},
-                                 add=[r.explanation for r in mine if not r.ok])
+            sequences += self._files("explanation_sequences", layer, [row for r in mine if r.ok for row in r.sequences])
+            explanations += self._files("explanations", layer, [r.explanation for r in mine])
+        self._commit("explanation_sequences", sequences, keys)
+        self._commit("explanations", explanations, keys)
 
-    def _write(self, table: str, layer: int, name: str, rows: list[dict]) -> None:
-        data = pa.Table.from_pylist(rows, schema=TABLES[table].columns)
-        self.warehouse.write_file(table, self._partition(layer), name, data)
-
-    def _rewrite_failed(self, layer: int, drop: set[int], add: list[dict]) -> None:
-        partition = self._partition(layer)
-        existing = self.warehouse.read_file("explanations", partition, FAILED_FILE)
-        if existing is None and not add:
-            return
-        kept = existing.filter(pc.invert(pc.is_in(existing["neuron"], pa.array(sorted(drop), pa.int32())))) \
-            if existing is not None else None
-        if existing is not None and not add and len(kept) == len(existing):
-            return
-        rows = (kept.to_pylist() if kept is not None else []) + add
-        if rows:
-            self._write("explanations", layer, FAILED_FILE, rows)
-        else:
-            self.warehouse.remove_file("explanations", partition, FAILED_FILE)
+    def _files(self, table: str, layer: int, rows: list[dict]) -> list:
+        spec = TABLES[table]
+        data = pa.Table.from_pylist(rows, schema=pa.schema([f for f in spec.columns if f.name != "layer"]))
+        return self.warehouse.write_files(table, self._partition(layer), data)
 
     def write_run(self, record: dict) -> None:
-        """Rewrite the runs row; ``record`` holds its columns but the counts, recounted here."""
+        """Replace the runs row; ``record`` holds its columns but the counts, recounted here."""
         ok, failed = self.counts()
         row = dict(record, neurons_ok=ok, neurons_failed=failed)
         data = pa.Table.from_pylist([row], schema=TABLES["runs"].columns)
-        self.warehouse.write_file("runs", self._partition(), RUN_FILE, data)
+        self._commit("runs", self.warehouse.write_files("runs", self._partition(), data), None)

@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 from nx import scoring
 from nx.ingest import extras
 from nx.ingest.collated_activations import neuron_id_leftovers, restore_neuron_id
-from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.decode import (expect_list, expect_number, expect_number_lists, expect_numbers, expect_object,
+                              expect_string, expect_strings)
 from nx.ingest.rows import Rows
 from nx.keys import sequence_ids
 
@@ -51,43 +52,56 @@ def _int_positions(values: list | None) -> list[int] | None:
     return positions or None
 
 
-def _simulation(value: object, where: str) -> dict:
+def _scores(obj: dict, where: str) -> dict:
+    return {name: expect_number(obj.get(name), f"{where}.{name}") for name in SCORE_FIELDS}
+
+
+def _simulation(value: object, where: str) -> tuple[dict, dict]:
+    """A SequenceSimulation (older key names adopted) and its values checked by type, keyed
+    by field (big integers made floats: see decode.expect_number)."""
     simulation = extras.adopt(expect_object(value, where), SIMULATION_OLDER_NAMES)
-    for name in ("tokens", "expected_activations"):
-        expect_list(simulation.get(name), f"{where}.{name}", nullable=True)
-    return simulation
+    checked = {
+        "tokens": expect_strings(simulation.get("tokens"), f"{where}.tokens", nullable=True),
+        "expected_activations": expect_numbers(simulation.get("expected_activations"),
+                                               f"{where}.expected_activations", nullable=True),
+        "activation_scale": expect_string(simulation.get("activation_scale"), f"{where}.activation_scale"),
+        **{name: expect_number_lists(simulation.get(name), f"{where}.{name}", nullable=True)
+           for name in ("distribution_values", "distribution_probabilities")},
+    }
+    return simulation, checked
 
 
 def _add_sequence(rows: Rows, neuron: int, explanation_index: int, seq_index: int, seq: object, where: str) -> None:
     sequence = extras.adopt(expect_object(seq, where), SEQUENCE_OLDER_NAMES)
-    outer = _simulation(sequence.get("simulation"), f"{where}.simulation")
+    outer, values = _simulation(sequence.get("simulation"), f"{where}.simulation")
+    true_activations = expect_numbers(sequence.get("true_activations"), f"{where}.true_activations", nullable=True)
     inner_value = outer.get("uncalibrated_simulation")
-    inner = _simulation(inner_value, f"{where}.uncalibrated_simulation") if inner_value is not None else None
+    inner, inner_values = (_simulation(inner_value, f"{where}.simulation.uncalibrated_simulation")
+                           if inner_value is not None else (None, {}))
     by_path: dict = {
         "": extras.leftovers(sequence, SEQUENCE_FIELDS, "ScoredSequenceSimulation"),
         "simulation": extras.leftovers(outer, SIM_FIELDS, "SequenceSimulation"),
-        "ints.expected_activations": _int_positions(outer.get("expected_activations")),
-        "ints.true_activations": _int_positions(sequence.get("true_activations")),
+        "ints.expected_activations": _int_positions(values["expected_activations"]),
+        "ints.true_activations": _int_positions(true_activations),
     }
     if inner is not None:
         by_path[INNER] = extras.leftovers(inner, SIM_FIELDS, "SequenceSimulation")
-        by_path["ints.uncalibrated_expected_activations"] = _int_positions(inner.get("expected_activations"))
+        by_path["ints.uncalibrated_expected_activations"] = _int_positions(inner_values["expected_activations"])
         if inner.get("tokens") != outer.get("tokens"):
             by_path["uncalibrated.tokens"] = inner.get("tokens")
         if inner.get("uncalibrated_simulation") is not None:
             by_path["uncalibrated.uncalibrated_simulation"] = inner["uncalibrated_simulation"]
-    inner = inner or {}
     rows.append(
         "explanation_sequences", neuron=neuron, explanation_index=explanation_index, seq_index=seq_index,
-        tokens=outer.get("tokens"), true_activations=sequence.get("true_activations"),
-        expected_activations=outer.get("expected_activations"), activation_scale=outer.get("activation_scale"),
-        distribution_values=outer.get("distribution_values"),
-        distribution_probabilities=outer.get("distribution_probabilities"),
-        uncalibrated_expected_activations=inner.get("expected_activations"),
-        uncalibrated_activation_scale=inner.get("activation_scale"),
-        uncalibrated_distribution_values=inner.get("distribution_values"),
-        uncalibrated_distribution_probabilities=inner.get("distribution_probabilities"),
-        extras=extras.dumps(by_path), **{name: sequence.get(name) for name in SCORE_FIELDS},
+        tokens=values["tokens"], true_activations=true_activations,
+        expected_activations=values["expected_activations"], activation_scale=values["activation_scale"],
+        distribution_values=values["distribution_values"],
+        distribution_probabilities=values["distribution_probabilities"],
+        uncalibrated_expected_activations=inner_values.get("expected_activations"),
+        uncalibrated_activation_scale=inner_values.get("activation_scale"),
+        uncalibrated_distribution_values=inner_values.get("distribution_values"),
+        uncalibrated_distribution_probabilities=inner_values.get("distribution_probabilities"),
+        extras=extras.dumps(by_path), **_scores(sequence, where),
     )
 
 
@@ -98,20 +112,20 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
     for index, value in enumerate(explanations):
         where = f"scored_explanations[{index}]"
         explanation = extras.adopt(expect_object(value, where), EXPLANATION_OLDER_NAMES)
-        text = explanation.get("explanation")
-        expect(text is None or isinstance(text, str), f"{where}.explanation: expected a string")
+        text = expect_string(explanation.get("explanation"), f"{where}.explanation")
         simulation = expect_object(explanation.get("scored_simulation"), f"{where}.scored_simulation")
+        scores = _scores(simulation, f"{where}.scored_simulation")
         sequences = expect_list(simulation.get("scored_sequence_simulations", []), f"{where}.scored_sequence_simulations")
         for seq_index, seq in enumerate(sequences):
             _add_sequence(rows, neuron, index, seq_index, seq, f"{where}.scored_sequence_simulations[{seq_index}]")
         rows.append(
             "explanations", neuron=neuron, explanation_index=index, explanation=text,
-            score=simulation.get("ev_correlation_score"), sequence_count=len(sequences), status="ok",
+            score=scores["ev_correlation_score"], sequence_count=len(sequences), status="ok",
             extras=extras.dumps({
                 "": extras.leftovers(explanation, EXPLANATION_FIELDS, "ScoredExplanation"),
                 "scored_simulation": extras.leftovers(simulation, SIMULATION_FIELDS, "ScoredSimulation"),
             }),
-            **{name: simulation.get(name) for name in SCORE_FIELDS},
+            **scores,
         )
     skeleton = {"": extras.leftovers(results, RESULTS_FIELDS, "NeuronSimulationResults"),
                 "neuron_id": neuron_id_leftovers(results.get("neuron_id"), layer, neuron, "neuron_id")}
@@ -129,10 +143,9 @@ def _record_samples(context) -> dict[tuple[int, str], str]:
 
 
 def _read_record_samples(context) -> dict[tuple[int, str], str]:
-    records = context.warehouse.read_file("activation_records", {"model": context.model, "layer": context.layer},
-                                          context.name, columns=["neuron", "sample", "sequence_id"])
-    if records is None:
-        return {}
+    records = context.warehouse.read_table("activation_records", {"model": context.model, "layer": context.layer},
+                                           columns=["neuron", "sample", "sequence_id"],
+                                           neurons=(min(context.neurons), max(context.neurons)))
     labels: dict[tuple[int, str], str] = {}
     for neuron, sample, sid in zip(*(records.column(c).to_pylist() for c in ("neuron", "sample", "sequence_id"))):
         if sample == "top" or (sample == "random" and labels.get((neuron, sid)) != "top"):

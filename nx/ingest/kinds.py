@@ -31,6 +31,3 @@ def table_partitions(table: str, model: str, layer: int) -> dict[str, object]:
         return {"model": model, "run": "public", "layer": layer}
     return {"model": model, "layer": layer}
 
-
-def chunk_name(chunk: int) -> str:
-    return f"part-{chunk:05d}"

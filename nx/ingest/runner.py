@@ -4,21 +4,26 @@ A file needs work when the log has no 'ok' or 'malformed' entry for it, when the
 shows a different size or version than the log (a changed file), or, for explanations, when
 it was ingested before the neuron's activation records were there to label its sequences.
 Units run in a process pool (``workers`` > 1) or in this process (``workers`` = 1); each
-unit writes its own files atomically, so an interrupted run is finished by running it again.
+writes new Parquet files, and this process commits them in batches (``Batch``: a Delta commit
+costs tens of milliseconds, a unit takes about as long), data tables first and the file log
+last. An interrupted run leaves at most uncommitted files that no reader sees; running it
+again finishes it.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from nx import maintenance, settings
 from nx.errors import SourceError, UsageError
 from nx.ingest import file_log
 from nx.ingest.kinds import kind_module, relative_path
 from nx.ingest.report import IngestReport, KindCounts
-from nx.ingest.source import FileInfo, Missing, Source
+from nx.ingest.source import MAX_LAYERS, MAX_NEURONS, FileInfo, Missing, Source
 from nx.ingest.unit import Unit, UnitResult, run_unit
 from nx.progress import NullProgress, Progress
 from nx.settings import PUBLIC_MODELS
@@ -39,14 +44,24 @@ def _listed(source: Source, kind, layers: list[int] | None, neurons: list[int] |
             ) -> dict[int, dict[int, FileInfo]] | None:
     """Layer -> neuron -> file info from listing the source; None if it cannot be listed
     (https://, or a container that allows reading blobs but not listing them) but its files
-    can be read, in which case the neurons are enumerated instead."""
+    can be read, in which case the neurons are enumerated instead. Names that are not layer
+    or neuron numbers within the model's size are left out, with a note on the ``nx.ingest``
+    logger (stderr, unless the caller configures logging)."""
     if not source.listable:
         return None
+    _, layer_limit, neuron_limit = PUBLIC_MODELS.get(model, (None, MAX_LAYERS, MAX_NEURONS))
     try:
         if layers is None:
-            layers = source.list_layers(kind.DIRECTORY)
+            layers = source.list_layers(kind.DIRECTORY, layer_limit)
         with ThreadPoolExecutor(LISTING_THREADS) as pool:
-            listings = list(pool.map(lambda layer: source.list_neurons(kind.DIRECTORY, layer, kind.SUFFIX), layers))
+            listings = list(pool.map(
+                lambda layer: source.list_neurons(kind.DIRECTORY, layer, kind.SUFFIX, neuron_limit), layers))
+        if source.ignored:
+            names, source.ignored = source.ignored, []
+            logging.getLogger("nx.ingest").warning(
+                "%s: ignored %d name(s) that are not layer numbers below %d or neuron numbers below %d "
+                "(plain decimal, no leading zero): %s", kind.KIND, len(names), layer_limit, neuron_limit,
+                ", ".join(repr(n) for n in sorted(names)[:5]) + (", ..." if len(names) > 5 else ""))
         return dict(zip(layers, listings))
     except SourceError:
         if (layers is None or neurons is None) and model not in PUBLIC_MODELS:
@@ -74,10 +89,20 @@ def plan_kind(kind_name: str, source: Source, warehouse: Warehouse, model: str,
                   for layer in layers}
     else:
         # Neurons are numbered 0..N-1 in every layer: a gap below the largest listed number
-        # is a hole (a missing file), which is logged rather than silently passed over.
+        # is a hole (a missing file), which is logged rather than silently passed over. The
+        # listing bounds the numbers (the model's width, else source.MAX_NEURONS); for a model
+        # of unknown width, gaps count as holes only while there are no more of them than
+        # listed files, so planning never holds far more neurons than the listing does.
         largest = max((max(found) for found in listing.values() if found), default=-1)
+        listed = sum(len(found) for found in listing.values())
         expected = neurons if neurons is not None else range(largest + 1)
-        wanted = {layer: {n: found.get(n) for n in expected} for layer, found in listing.items()}
+        if neurons is None and model not in PUBLIC_MODELS and (largest + 1) * len(listing) > 2 * listed:
+            logging.getLogger("nx.ingest").warning(
+                "%s: %d file(s) numbered up to %d: too sparse to tell holes from neurons the model "
+                "does not have, so gaps are not looked for", kind_name, listed, largest)
+            expected = None
+        wanted = {layer: dict(sorted(found.items())) if expected is None else {n: found.get(n) for n in expected}
+                  for layer, found in listing.items()}
     log = file_log.read_log(warehouse, model, kind_name)
     records_log = (file_log.read_log(warehouse, model, "collated-activations")
                    if kind_name == "explanations" else {})
@@ -121,8 +146,53 @@ def _run_in_worker(unit: Unit) -> UnitResult:
     return run_unit(unit, _worker_state["source"], _worker_state["warehouse"])  # type: ignore[arg-type]
 
 
+class Batch:
+    """Units' files waiting to be committed: all at once, every ``NX_COMMIT_SECONDS``."""
+
+    def __init__(self, warehouse: Warehouse, metadata: dict):
+        self.warehouse = warehouse
+        self.metadata = metadata
+        self.pending: dict[str, tuple[list, list]] = {}
+        self.started = time.monotonic()
+        self.touched: set[str] = set()
+        try:
+            self.seconds = float(settings.resolve(settings.COMMIT_SECONDS))
+        except ValueError:
+            raise UsageError(f"{settings.COMMIT_SECONDS.env} must be a number of seconds") from None
+
+    def add(self, result: UnitResult) -> None:
+        for table, (files, replace) in result.writes.items():
+            pending = self.pending.setdefault(table, ([], []))
+            pending[0].extend(files)
+            pending[1].append(replace)
+        if time.monotonic() - self.started >= self.seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        # The file log last: a file logged 'ok' has its rows committed.
+        tables = sorted(self.pending, key=lambda t: t == file_log.TABLE)
+        for table in tables:
+            files, replaces = self.pending[table]
+            self.warehouse.commit(table, files, _merged(replaces), "ingest", self.metadata)
+            self.touched.add(table)
+        self.pending = {}
+        self.started = time.monotonic()
+
+
+def _merged(replaces: list) -> list:
+    """One replace rule per partition, holding the keys of all the units' rules."""
+    merged: dict = {}
+    for rule in replaces:
+        key = tuple(sorted(rule.partitions.items()))
+        if key in merged:
+            merged[key].keys |= rule.keys
+        else:
+            merged[key] = type(rule)(dict(rule.partitions), set(rule.keys))
+    return list(merged.values())
+
+
 def run_plans(plans: list[Plan], source: Source, warehouse: Warehouse, report: IngestReport,
-              workers: int, progress: Progress) -> None:
+              workers: int, progress: Progress, batch: Batch) -> None:
     total = sum(len(u.neurons) for p in plans for u in p.units)
     progress.start(total, "ingesting")
     for plan in plans:
@@ -131,6 +201,7 @@ def run_plans(plans: list[Plan], source: Source, warehouse: Warehouse, report: I
     threads = 1 if source.location.protocol == "file" else 16
 
     def record(result: UnitResult) -> None:
+        batch.add(result)
         report.kinds[result.kind].add(result.counts)
         for failure in result.failures:
             report.add_failure(failure)
@@ -140,6 +211,7 @@ def run_plans(plans: list[Plan], source: Source, warehouse: Warehouse, report: I
     if workers <= 1 or len(units) <= 1:
         for unit in units:
             record(run_unit(unit, source, warehouse, threads))
+        batch.commit()
         return
     # Kinds run one after another: explanations are labelled from the activation records
     # that the collated-activations units of the same run have just written.
@@ -153,6 +225,7 @@ def run_plans(plans: list[Plan], source: Source, warehouse: Warehouse, report: I
         for plan in plans:
             for result in pool.imap_unordered(_run_in_worker, plan.units):
                 record(result)
+    batch.commit()
 
 
 def default_workers() -> int:
@@ -161,7 +234,7 @@ def default_workers() -> int:
 
 def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
            layers: list[int] | None, neurons: list[int] | None, workers: int,
-           progress: Progress = NullProgress()) -> IngestReport:
+           progress: Progress = NullProgress(), compact: bool = True) -> IngestReport:
     started = time.monotonic()
     source = Source(source_url)
     report = IngestReport(model=model, source=source_url, warehouse=warehouse.url)
@@ -175,11 +248,15 @@ def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
     if plans and not any(p.found for p in plans) and not (layers is not None and neurons is not None):
         directories = ", ".join(f"{kind_module(k).DIRECTORY}/" for k in kinds)
         raise SourceError(f"nothing to ingest: {source_url} holds none of {directories}")
+    batch = Batch(warehouse, {"source": source_url, "model": model, "kinds": kinds})
     try:
-        run_plans(plans, source, warehouse, report, workers, progress)
+        run_plans(plans, source, warehouse, report, workers, progress, batch)
         if "explanations" in kinds and "collated-activations" in kinds:
             plan = plan_kind("explanations", source, warehouse, model, layers, neurons, progress)
-            run_plans([plan], source, warehouse, report, workers, progress)
+            run_plans([plan], source, warehouse, report, workers, progress, batch)
+        if compact and batch.touched:
+            progress.start(0, "compacting")
+            maintenance.compact(warehouse, sorted(batch.touched), "ingest")
     finally:
         progress.finish()
         report.seconds = time.monotonic() - started

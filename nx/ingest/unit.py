@@ -1,10 +1,10 @@
 """One unit of work: the files of one kind, layer and neuron chunk, fetched, decoded,
-flattened, converted to Arrow, merged into the chunk's Parquet files, then logged.
+flattened, converted to Arrow and written as new Parquet files, with their file-log rows.
 
-A unit owns its chunk files (``part-<chunk>.parquet`` in each of the kind's tables), so
-parallel units never write the same file. Rows of re-ingested neurons replace their old
-rows; rows of other neurons in the chunk are kept. A file that fails to fetch or parse keeps
-whatever rows it had and is logged with its reason.
+A unit commits nothing: it hands its files back (``UnitResult.writes``) with the rows they
+replace, and the runner commits many units at once. Rows of re-ingested neurons replace their
+old rows; a file that fails to fetch or parse replaces nothing (its neuron keeps whatever
+rows it had) and is logged with its reason.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ import pyarrow as pa
 
 from nx.ingest import file_log
 from nx.ingest.decode import MalformedFile, decode
-from nx.ingest.kinds import chunk_name, kind_module, relative_path, table_partitions
+from nx.ingest.kinds import kind_module, relative_path, table_partitions
 from nx.ingest.report import Failure, KindCounts
 from nx.ingest.rows import Rows
 from nx.ingest.source import FileInfo, Missing, Source
 from nx.schema import TABLES
-from nx.warehouse import Warehouse
+from nx.warehouse import NewFile, Replace, Warehouse
 
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError)
 
@@ -43,6 +43,8 @@ class UnitResult:
     neurons: int
     counts: KindCounts
     failures: list[Failure] = field(default_factory=list)
+    # table -> (files written, not yet committed; the rows they replace)
+    writes: dict[str, tuple[list[NewFile], Replace]] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,7 +54,7 @@ class UnitContext:
     warehouse: Warehouse
     model: str
     layer: int
-    name: str
+    neurons: tuple[int, ...] = ()
     cache: dict = field(default_factory=dict)  # what derive read, for the log to reuse
 
 
@@ -120,24 +122,17 @@ def _convert(kind, files: list[_File]) -> dict[str, pa.Table]:
     return {t: merged.to_arrow(t, kind.DERIVED.get(t, ())) for t in kind.TABLES}
 
 
-def _merge_write(warehouse: Warehouse, table: str, partitions: dict, name: str,
-                 new_rows: pa.Table, replaced: set[int]) -> None:
-    existing = warehouse.read_file(table, partitions, name)
-    if existing is not None and len(existing):
-        keep = pa.array([n not in replaced for n in existing.column("neuron").to_pylist()])
-        kept = existing.filter(keep)
-        if len(kept):
-            # new rows are in neuron order already (files are read in order); merged ones are not
-            new_rows = pa.concat_tables([kept, new_rows.select(kept.column_names).cast(kept.schema)]).sort_by("neuron")
-    if len(new_rows) == 0:
-        warehouse.remove_file(table, partitions, name)
-        return
-    warehouse.write_file(table, partitions, name, new_rows)
+def _write(warehouse: Warehouse, table: str, values: dict, data: pa.Table, replaced: set[int],
+           layer: int) -> tuple[list[NewFile], Replace]:
+    """The unit's rows of one table as new files, and the rows they replace: every row of
+    the neurons ``replaced`` (those read well), in the partitions the values name."""
+    spec = TABLES[table]
+    outer = {k: str(v) for k, v in values.items() if k in spec.partition_names and k != "layer"}
+    return warehouse.write_files(table, values, data), Replace(outer, {(layer, n) for n in replaced})
 
 
 def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1) -> UnitResult:
     kind = kind_module(unit.kind)
-    name = chunk_name(unit.chunk)
     # Parsed JSON is millions of small objects that live until the unit is written: the
     # cyclic garbage collector would scan them again and again for nothing.
     gc_was_enabled = gc.isenabled()
@@ -148,19 +143,22 @@ def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1)
     finally:
         if gc_was_enabled:
             gc.enable()
-    context = UnitContext(warehouse, unit.model, unit.layer, name)
+    context = UnitContext(warehouse, unit.model, unit.layer, unit.neurons)
     if hasattr(kind, "derive"):  # kinds with derived columns (sequence_id, scores, maxima)
         tables = kind.derive(tables, context)
     ok = {f.neuron for f in files if f.status == "ok"}
     counts = KindCounts()
+    writes = {}
     for table, data in tables.items():
         if ok:
-            _merge_write(warehouse, table, table_partitions(table, unit.model, unit.layer), name, data, ok)
+            writes[table] = _write(warehouse, table, table_partitions(table, unit.model, unit.layer), data, ok,
+                                   unit.layer)
             counts.rows[table] = len(data)
     now = dt.datetime.now(dt.timezone.utc)
     main_rows = _rows_per_neuron(tables[kind.MAIN_TABLE])
     labelled = getattr(kind, "labelled", lambda ctx: None)(context)
     log = pa.table({
+        "layer": [unit.layer] * len(files),
         "neuron": [f.neuron for f in files],
         "path": [f.path for f in files],
         "size": [f.info.size if f.info else None for f in files],
@@ -173,7 +171,8 @@ def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1)
         "skeleton": [f.skeleton for f in files],
         "ingested_at": [now] * len(files),
     }, schema=TABLES[file_log.TABLE].columns)
-    file_log.write_log(warehouse, unit.model, unit.kind, unit.layer, name, log, {f.neuron for f in files})
+    writes[file_log.TABLE] = _write(warehouse, file_log.TABLE, file_log.partition(unit.model, unit.kind, unit.layer),
+                                    log, {f.neuron for f in files}, unit.layer)
     failures = []
     for f in files:
         if f.status == "ok":
@@ -181,7 +180,7 @@ def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1)
         else:
             setattr(counts, f.status, getattr(counts, f.status) + 1)
             failures.append(Failure(unit.kind, f.path, f.status, f.error or ""))
-    return UnitResult(unit.kind, len(files), counts, failures)
+    return UnitResult(unit.kind, len(files), counts, failures, writes)
 
 
 def _rows_per_neuron(table: pa.Table) -> dict[int, int]:

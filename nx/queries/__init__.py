@@ -36,8 +36,8 @@ def connect(warehouse=None) -> duckdb.DuckDBPyConnection:
     >>> con = nx.connect()
     >>> con.sql("select layer, count(*) from explanations group by layer").fetchall()
 
-    Views list their files when a query binds, so new partitions show up; a table that had
-    no files when you connected stays empty until you connect again.
+    The views read each table's Delta version current when you connected (a consistent
+    snapshot); connect again to see later commits.
     """
     root = locate(warehouse)
     con = duckdb.connect()

@@ -2,10 +2,11 @@
 
 Columns and types are the declared ones (partition keys first, typed by ``hive_schema``, so
 ``run=2024-01-01`` stays a string), and a filter on a partition key reads only the matching
-directories. Local warehouses are scanned by polars itself; az:// ones through a pyarrow
-dataset over the warehouse's fsspec filesystem (polars does not know the az://ACCOUNT/...
-spelling nor the credentials nx resolves), which prunes partitions as well. A table with no
-files is an empty frame with the declared schema.
+files. The files are those of the table's current Delta version, from its log (never a glob).
+Local warehouses are scanned by polars itself; az:// ones through a pyarrow dataset over the
+warehouse's fsspec filesystem (polars does not know the az://ACCOUNT/... spelling nor the
+credentials nx resolves), which prunes partitions as well. A table with no files is an empty
+frame with the declared schema. (``pl.scan_delta(<warehouse>/<table>)`` reads the same table.)
 
 polars is imported here only: ``nx sql`` never pays for it.
 """
@@ -29,16 +30,17 @@ def scan(table: str, warehouse=None) -> pl.LazyFrame:
 
     if table not in TABLES:
         raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-    location = locate(warehouse).warehouse
+    root = locate(warehouse)
     spec = TABLES[table]
     empty = pl.from_arrow(spec.schema.empty_table())
-    if not location.has_table(table):
+    files = root.file_urls(table)
+    if not files:
         return empty.lazy()
-    if location.location.protocol == "file":
-        frame = pl.scan_parquet(location.glob(table), hive_partitioning=True,
+    if root.protocol == "file":
+        frame = pl.scan_parquet(files, hive_partitioning=True,
                                 hive_schema={f.name: empty.schema[f.name] for f in spec.partitions})
     else:
-        frame = pl.scan_pyarrow_dataset(_dataset(location, table))
+        frame = pl.scan_pyarrow_dataset(_dataset(root.warehouse, table))
     return frame.select(spec.schema.names)
 
 
@@ -47,7 +49,7 @@ def _dataset(location: Warehouse, table: str):
     import pyarrow.dataset as ds
 
     spec = TABLES[table]
-    files = location.list_files(table)
+    files = [f"{location.table_path(table)}/{f.path}" for f in location.files(table)]
     partitioning = ds.partitioning(pa.schema(list(spec.partitions)), flavor="hive")
     return ds.dataset(files, filesystem=location.fs, format="parquet", partitioning=partitioning,
                       partition_base_dir=location.table_path(table), schema=spec.schema)

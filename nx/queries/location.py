@@ -1,19 +1,63 @@
-"""Where the query layer reads: the warehouse root and the glob of each table's files.
+"""Where the query layer reads: the warehouse root and each table's current data files.
 
-``nx.warehouse.Warehouse`` owns the layout and all writing, and loads pyarrow and fsspec to do
-it (about 110 ms). Reading a local warehouse needs neither, so ``locate`` resolves a local
-directory with os.path alone; an az:// warehouse is opened through ``Warehouse`` (its adlfs
-filesystem is what DuckDB reads with). The layout read here is the one ``Warehouse`` writes:
-``<root>/<table>/<key>=<value>/.../<name>.parquet``, keys in declared order.
+``nx.warehouse.Warehouse`` owns the layout and all writing, and loads pyarrow, fsspec and
+delta-rs to do it. Reading a local warehouse needs none of them, so ``locate`` resolves a
+local directory with os.path alone, and a table's files come from its Delta log
+(``nx.delta_log``), never from a glob; an az:// warehouse is opened through ``Warehouse`` (its
+adlfs filesystem is what DuckDB reads with). ``as_of`` (a version or a time) reads the tables
+as they were.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from nx import settings
-from nx.errors import WarehouseError
+from nx import delta_log, settings
+from nx.errors import UsageError, WarehouseError
 from nx.queries.catalog import TABLES
+
+_LEGACY_NAME = re.compile(r"^(?!part-[0-9a-f]{32}\.parquet$).*\.parquet$")
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """Which version of each table to read: a time (every table), one version number (every
+    table read), or versions by table; nothing given means the newest."""
+
+    timestamp: datetime | None = None
+    version: int | None = None
+    versions: tuple[tuple[str, int], ...] = ()
+
+    def of(self, table: str) -> tuple[int | None, datetime | None]:
+        chosen = dict(self.versions)
+        if table in chosen:
+            return chosen[table], None
+        return self.version, self.timestamp
+
+
+def parse_as_of(text: str | None) -> AsOf | None:
+    """``--as-of``: a version (``12``), versions by table (``explanations=12,runs=3``) or an
+    ISO time (``2026-12-01``, ``2026-12-01T15:30:00Z``)."""
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+    if text.isdigit():
+        return AsOf(version=int(text))
+    if "=" in text:
+        versions = []
+        for part in text.split(","):
+            table, _, version = part.partition("=")
+            if table.strip() not in TABLES or not version.strip().isdigit():
+                raise UsageError(f"--as-of {text!r}: give TABLE=VERSION pairs of known tables, e.g. explanations=3")
+            versions.append((table.strip(), int(version)))
+        return AsOf(versions=tuple(versions))
+    try:
+        return AsOf(timestamp=datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        raise UsageError(f"--as-of {text!r}: give a version number, TABLE=VERSION pairs, or an ISO time "
+                         f"such as 2026-12-01T15:30:00Z") from None
 
 
 @dataclass
@@ -40,10 +84,47 @@ class Root:
     def join(self, *parts: str) -> str:
         return os.path.join(self.path, *parts) if self.protocol == "file" else "/".join([self.path, *parts])
 
-    def table_glob(self, table: str, **partitions: object) -> str:
-        """A URL DuckDB can read: the table's files, under the partition values given."""
-        keys = [f"{key}={partitions.get(key, '*')}" for key, _ in TABLES[table]["partitions"]]
-        return self.url_of(self.join(table, *keys, "*.parquet"))
+    def log(self, table: str) -> delta_log.LogFiles:
+        return delta_log.LogFiles(self.join(table), None if self.protocol == "file" else self.warehouse.fs)
+
+    def snapshot(self, table: str, as_of: AsOf | None = None) -> delta_log.Snapshot | None:
+        """The table's files at the version asked for (default: the newest); None if the table
+        does not exist (yet, or at that time). WarehouseError for an older nx's table."""
+        log = self.log(table)
+        version, timestamp = as_of.of(table) if as_of else (None, None)
+        try:
+            found = delta_log.snapshot(log, version, timestamp)
+        except WarehouseError as exc:
+            if timestamp is not None and "nothing was committed" in str(exc):
+                return None  # the table did not exist yet at that time
+            raise
+        if found is None:
+            self.check_not_legacy(table)
+        return found
+
+    def check_not_legacy(self, table: str) -> None:
+        """A table directory of Parquet files without a Delta log is an older nx's layout."""
+        if self.protocol != "file":
+            return  # listing a remote table costs a request per directory: nx migrate says it
+        directory = self.join(table)
+        if not os.path.isdir(directory):
+            return
+        for _, _, names in os.walk(directory):
+            if any(_LEGACY_NAME.match(n) for n in names):
+                raise WarehouseError(f"table {table} of {self.url} was written by an older nx (plain Parquet, "
+                                     f"no Delta log): run `nx migrate -w {self.url}` once to convert it")
+
+    def file_urls(self, table: str, as_of: AsOf | None = None, snapshot=None, **where: object) -> list[str]:
+        """URLs DuckDB can read: the table's current files, in the partitions given and (by
+        their statistics) holding the column values given (``layer=3, neuron=5``)."""
+        found = snapshot if snapshot is not None else self.snapshot(table, as_of)
+        if found is None:
+            return []
+        partitions = {k: str(v) for k, v in where.items() if k in dict(TABLES[table]["partitions"])}
+        columns = {k: v for k, v in where.items() if k not in partitions}
+        table_path = self.join(table)
+        return [self.url_of(f"{table_path}/{f.path}") for f in found.files
+                if all(f.partition_values.get(k) == v for k, v in partitions.items()) and f.may_hold(**columns)]
 
     def glob(self, pattern: str) -> list[str]:
         """Paths matching ``pattern`` (a path under this root)."""

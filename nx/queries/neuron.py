@@ -1,13 +1,12 @@
 """Everything the warehouse holds about one neuron, as plain Python objects (``nx.neuron``).
 
-Reads only the files that hold the neuron: in its layer partition of each table (and, for the
-explanations of its related neurons, in those neurons' layers), found by ``files.py`` from
-footer statistics, then filtered on ``neuron`` by DuckDB. Fast enough for a viewer (< 100 ms
+Reads only the files that hold the neuron: those whose ``(layer, neuron)`` statistics in the
+table's Delta log include it (and, for the explanations of its related neurons, theirs), then
+filtered on ``neuron`` by DuckDB, whose row-group statistics skip the rest of each file. Fast enough for a viewer (< 100 ms
 at GPT-2 XL scale, see bench/query.py). ``nx show`` draws the result (``card.py``).
 """
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -16,8 +15,6 @@ import duckdb
 
 from nx.errors import NotFoundError, WarehouseError
 from nx.queries import views
-from nx.queries.catalog import TABLES
-from nx.queries.files import files_holding
 from nx.queries.location import Root, locate
 from nx.queries.readonly import message_of
 from nx.settings import DEFAULT_MODEL
@@ -76,17 +73,15 @@ class _LayerReader:
             views.connect_filesystem(self.con, root)
 
     def files(self, table: str, layer: int, neurons: set[int], **partitions: object) -> list[str]:
-        """URLs of the files of ``table`` in ``layer`` (and ``partitions``) that may hold ``neurons``."""
-        pattern = self.root.table_glob(table, model=self.model, layer=layer, **partitions)
-        by_directory: dict[str, list[str]] = {}
-        for path in self.root.glob(pattern):
-            by_directory.setdefault(os.path.dirname(path), []).append(path)
-        chosen = []
-        for directory, paths in sorted(by_directory.items()):
-            # nx explain writes its runs in time-named batches: only ingest's partitions are chunked
-            chunked = "run" not in dict(TABLES[table]["partitions"]) or "run=public" in directory.split("/")
-            chosen += files_holding(self.root, paths, neurons, chunked)
-        return [self.root.url_of(path) for path in chosen]
+        """URLs of the files of ``table`` in ``layer`` (and ``partitions``) that may hold
+        ``neurons``, by the statistics the Delta log keeps of each file."""
+        snapshot = self.root.snapshot(table)
+        chosen: dict[str, None] = {}
+        for neuron in sorted(neurons):
+            for url in self.root.file_urls(table, snapshot=snapshot, model=self.model, layer=layer, neuron=neuron,
+                                           **partitions):
+                chosen[url] = None
+        return list(chosen)
 
     def rows(self, table: str, files: list[str], where: str, params: dict, order: str,
              exclude: tuple[str, ...] = ()) -> list[dict]:
@@ -102,8 +97,8 @@ class _LayerReader:
 
     def neuron_rows(self, table: str, layer: int, neuron: int, order: str, exclude: tuple[str, ...] = (),
                     **partitions: object) -> list[dict]:
-        return self.rows(table, self.files(table, layer, {neuron}, **partitions), "neuron = $neuron",
-                         {"neuron": neuron}, order, exclude)
+        return self.rows(table, self.files(table, layer, {neuron}, **partitions),
+                         "layer = $layer and neuron = $neuron", {"layer": layer, "neuron": neuron}, order, exclude)
 
 
 def _strip(row: dict, *names: str) -> dict:

@@ -1,9 +1,11 @@
 """DuckDB views over the warehouse: one per table of ``nx.schema``, plus two convenience views.
 
-Every table becomes ``select <declared columns> from read_parquet(<glob>, hive_partitioning,
-hive_types)`` so partition keys keep their declared types (``run=2024-01-01`` stays a string)
-and a filter on a partition key reads only the matching directories. A table with no files
-yet is a typed zero-row view, so a query on a fresh warehouse gives zero rows, not an error.
+Every table becomes ``select <declared columns> from read_parquet([<files>], hive_partitioning,
+hive_types)`` over the data files of the table's current Delta version (from its log, never a
+glob: a file no commit added is never read), so partition keys keep their declared types
+(``run=2024-01-01`` stays a string) and a filter on a partition key reads only the matching
+files. A table with no files yet is a typed zero-row view, so a query on a fresh warehouse
+gives zero rows, not an error. With ``as_of``, the views read the tables as they were.
 
 ``union_by_name`` is off on purpose: every file is written through ``warehouse.conform`` with
 the declared schema, so files agree; with it on, DuckDB reads every file's footer at each
@@ -21,8 +23,8 @@ import duckdb
 
 from nx.errors import WarehouseError
 from nx.queries.catalog import TABLES
-from nx.queries.location import Root, locate
-from nx.queries.readonly import tokens
+from nx.queries.location import AsOf, Root, locate
+from nx.queries.readonly import message_of, tokens
 
 ACTIVATIONS_SQL = """
 select model, layer, neuron, sample, quantile, rank,
@@ -101,9 +103,13 @@ def read_parquet_sql(name: str, files: str, union_by_name: bool = False) -> str:
             f"union_by_name = {str(union_by_name).lower()})")
 
 
-def table_view_sql(name: str, glob: str, union_by_name: bool = False) -> str:
-    columns = ", ".join(quote(column) for column, _ in TABLES[name]["partitions"] + TABLES[name]["columns"])
-    return f"select {columns} from {read_parquet_sql(name, literal(glob), union_by_name)}"
+def table_view_sql(name: str, files: list[str], union_by_name: bool = False, present: set[str] | None = None) -> str:
+    """The view of a table over ``files``; declared columns not ``present`` in any file (an
+    older schema) are typed nulls."""
+    columns = ", ".join(quote(column) if present is None or column in present else f"null::{kind} as {quote(column)}"
+                        for column, kind in TABLES[name]["partitions"] + TABLES[name]["columns"])
+    listed = "[" + ", ".join(map(literal, files)) + "]"
+    return f"select {columns} from {read_parquet_sql(name, listed, union_by_name)}"
 
 
 def empty_view_sql(name: str) -> str:
@@ -140,14 +146,14 @@ def connect_filesystem(con: duckdb.DuckDBPyConnection, root: Root) -> None:
 
 
 def register_views(con: duckdb.DuckDBPyConnection, root: Root, names: set[str] | None = None,
-                   union_by_name: bool = False) -> list[str]:
+                   union_by_name: bool = False, as_of: AsOf | None = None) -> list[str]:
     """Create (or replace) the views named (default: all) on ``con``; returns their names."""
     root = locate(root)
     wanted = with_dependencies(set(VIEW_NAMES) if names is None else set(names))
     created = []
     for name in TABLES:
         if name in wanted:
-            _register_table(con, root, name, union_by_name)
+            _register_table(con, root, name, union_by_name, as_of)
             created.append(name)
     for name, (_, sql, _) in DERIVED.items():
         if name in wanted:
@@ -156,11 +162,21 @@ def register_views(con: duckdb.DuckDBPyConnection, root: Root, names: set[str] |
     return created
 
 
-def _register_table(con: duckdb.DuckDBPyConnection, root: Root, name: str, union_by_name: bool) -> None:
+def _register_table(con: duckdb.DuckDBPyConnection, root: Root, name: str, union_by_name: bool,
+                    as_of: AsOf | None = None) -> None:
     view = quote(name)
-    try:
-        con.execute(f"create or replace view {view} as {table_view_sql(name, root.table_glob(name), union_by_name)}")
-    except duckdb.IOException as exc:
-        if "No files found" not in str(exc):
-            raise WarehouseError(f"cannot read table {name} of {root.url}: {exc}") from exc
+    files = root.file_urls(name, as_of)
+    if not files:
         con.execute(f"create or replace view {view} as {empty_view_sql(name)}")
+        return
+    try:
+        try:
+            con.execute(f"create or replace view {view} as {table_view_sql(name, files, union_by_name)}")
+        except duckdb.BinderException:
+            # Files written under an older schema: read them by column name, at the cost of
+            # every footer, with the columns no file has as nulls.
+            listed = "[" + ", ".join(map(literal, files)) + "]"
+            present = {row[0] for row in con.sql(f"describe select * from {read_parquet_sql(name, listed, True)}").fetchall()}
+            con.execute(f"create or replace view {view} as {table_view_sql(name, files, True, present)}")
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot read table {name} of {root.url}: {message_of(exc)}") from exc

@@ -8,6 +8,9 @@ import pyarrow as pa
 MODEL = pa.field("model", pa.string())
 LAYER = pa.field("layer", pa.int32())
 RUN = pa.field("run", pa.string())
+# ``layer`` as a stored column, in tables small enough not to be split by layer: the number of
+# files a query touches decides its speed on az://, so only the big tables partition by layer.
+LAYER_COLUMN = ("layer", pa.int32(), "layer of the neuron")
 
 _DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int32(): "INTEGER", pa.int64(): "BIGINT"}
 
@@ -25,6 +28,12 @@ class Table:
         return tuple(f.name for f in self.partitions)
 
     @property
+    def key(self) -> tuple[str, ...]:
+        """Columns (beside the partition keys) that say whose rows a row is: a write replaces
+        the rows of the neurons it writes. Also the sort order compaction gives the files."""
+        return tuple(name for name in ("layer", "neuron") if name in self.schema.names)
+
+    @property
     def schema(self) -> pa.Schema:
         """Partition keys followed by the stored columns: what a reader sees."""
         return pa.schema(list(self.partitions) + list(self.columns))
@@ -37,6 +46,7 @@ class Table:
 
 def table(name: str, doc: str, partitions: tuple[pa.Field, ...],
           columns: list[tuple[str, pa.DataType, str]]) -> Table:
+    """A table declaration; partition keys are Hive directories, ``columns`` are stored."""
     return Table(
         name=name,
         doc=doc,

@@ -1,11 +1,12 @@
 """Table ``explanations``: one row per scored explanation of a neuron, per run."""
 import pyarrow as pa
 
-from nx.schema.base import LAYER, MODEL, RUN, table
+from nx.schema.base import LAYER_COLUMN, MODEL, RUN, table
 
 EXPLANATIONS = table(
     "explanations", "One row per scored explanation; run 'public' holds OpenAI's, others nx explain's.",
-    (MODEL, RUN, LAYER), [
+    (MODEL, RUN), [
+    LAYER_COLUMN,
     ("neuron", pa.int32(), "neuron index within the layer"),
     ("explanation_index", pa.int32(), "position in the file's scored_explanations list"),
     ("explanation", pa.string(), "the explanation text, verbatim"),

@@ -1,13 +1,14 @@
 """Table ``_ingest``: the file log, one row per source file ingest has looked at."""
 import pyarrow as pa
 
-from nx.schema.base import LAYER, MODEL, table
+from nx.schema.base import LAYER_COLUMN, MODEL, table
 
 KIND = pa.field("kind", pa.string())
 
 INGEST_LOG = table(
     "_ingest", "One row per source file: its status, size and why it failed.",
-    (MODEL, KIND, LAYER), [
+    (MODEL, KIND), [
+    LAYER_COLUMN,
     ("neuron", pa.int32(), "neuron index within the layer"),
     ("path", pa.string(), "the file's path relative to the source root"),
     ("size", pa.int64(), "size in bytes (null if missing)"),

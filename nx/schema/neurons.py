@@ -1,10 +1,11 @@
 """Table ``neurons``: one row per neuron record (collated activations)."""
 import pyarrow as pa
 
-from nx.schema.base import LAYER, MODEL, table
+from nx.schema.base import LAYER_COLUMN, MODEL, table
 
 NEURONS = table("neurons", "One row per neuron: moments, quantile boundaries, max activation, counts.",
-                (MODEL, LAYER), [
+                (MODEL,), [
+    LAYER_COLUMN,
     ("neuron", pa.int32(), "neuron index within the layer"),
     ("mean", pa.float64(), "mean of the neuron's activations (null: NaN in the source)"),
     ("variance", pa.float64(), "variance of the activations"),

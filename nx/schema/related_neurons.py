@@ -1,11 +1,12 @@
 """Table ``related_neurons``: one row per weight-based connection to another neuron."""
 import pyarrow as pa
 
-from nx.schema.base import LAYER, MODEL, table
+from nx.schema.base import LAYER_COLUMN, MODEL, table
 
 RELATED_NEURONS = table(
     "related_neurons", "One row per connection: upstream (input, c_fc) or downstream (output, c_proj).",
-    (MODEL, LAYER), [
+    (MODEL,), [
+    LAYER_COLUMN,
     ("neuron", pa.int32(), "neuron index within the layer"),
     ("direction", pa.string(), "'input' (c_fc: upstream neurons) or 'output' (c_proj: downstream)"),
     ("sign", pa.string(), "'positive' or 'negative'"),

@@ -1,11 +1,12 @@
 """Table ``token_lookups``: one row per token of a neuron's activation-based lookup table."""
 import pyarrow as pa
 
-from nx.schema.base import LAYER, MODEL, table
+from nx.schema.base import LAYER_COLUMN, MODEL, table
 
 TOKEN_LOOKUPS = table(
     "token_lookups", "One row per token with the highest average activation for the neuron.",
-    (MODEL, LAYER), [
+    (MODEL,), [
+    LAYER_COLUMN,
     ("neuron", pa.int32(), "neuron index within the layer"),
     ("rank", pa.int32(), "position in the source list (0 = highest average activation)"),
     ("token", pa.string(), "the token"),

@@ -8,9 +8,10 @@ neuron)`` keys of ``neurons`` and the ``runs`` table into a private in-memory Du
 connection (``Database.install("index", ...)``), where the same SQL runs in 10-40 ms. The
 SQL box never sees this connection: it reads the warehouse's views.
 
-The copy is checked against the warehouse every ``ttl`` seconds, in the background: when the
-files of those tables changed (a new ``nx explain`` run, a re-ingest), it is rebuilt and
-swapped in whole, and the views are refreshed. A page never waits for a check. Results
+The copy is checked against the warehouse every ``ttl`` seconds, in the background: when a
+table's Delta version changed (a new ``nx explain`` run, a re-ingest), it is rebuilt and
+swapped in whole, and the views (which read the files of the version they were made at) are
+refreshed. A page never waits for a check. Results
 derived from the index (layer statistics) are memoized until the next swap.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Callable
 
 import duckdb
 
+from nx import delta_log
 from nx.queries import views
 from nx.schema import TABLES as SCHEMAS
 from nx.web.catalog import MODELS_SQL, Catalog, load as load_catalog
@@ -57,18 +59,9 @@ class Index:
             threading.Thread(target=self._check, name="nx-web-index", daemon=True).start()
 
     def signature(self) -> frozenset:
-        """Name, size and modification time of every file of the indexed tables."""
-        fs = self.database.warehouse.fs
-        found = []
-        for table in INDEXED:
-            try:
-                entries = fs.find(self.database.warehouse.table_path(table), detail=True)
-            except (FileNotFoundError, OSError):
-                continue
-            for name, info in entries.items():
-                if name.endswith(".parquet"):
-                    found.append((name, info.get("size"), str(info.get("mtime") or info.get("last_modified"))))
-        return frozenset(found)
+        """The current Delta version of every table: a commit to any of them changes it."""
+        warehouse = self.database.warehouse
+        return frozenset((table, delta_log.latest_version(warehouse.log(table))) for table in SCHEMAS)
 
     def _check(self) -> None:
         if not self._checking.acquire(blocking=False):

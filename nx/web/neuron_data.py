@@ -1,24 +1,18 @@
 """One neuron's rows, read from the few files that hold it: the data behind the neuron page.
 
-``nx.neuron`` reads each table through a glob of the neuron's layer (50 files per layer and
-run at GPT-2 XL scale) and looks up the related neurons' explanations in every layer they
-sit in: 600-700 ms a neuron at that scale, most of it opening files. The viewer answers in
-well under 100 ms by knowing which file holds a neuron: ``FileIndex`` keeps, per Parquet
-file, the range of ``neuron`` in each row group, read once from the footer and kept while
-the file's size and modification time stay the same. The related neurons' explanations
-come from the catalog's sorted array of best public explanations (``Catalog.best``). The result has the shape of ``nx.neuron(...).asdict()``
+The viewer answers in well under 100 ms by opening only the files that hold a neuron
+(``FileIndex``, from the statistics in each table's Delta log), and takes the related
+neurons' explanations from the catalog's sorted array of best public explanations
+(``Catalog.best``) instead of reading every layer they sit in. The result has the shape of ``nx.neuron(...).asdict()``
 (the ``Neuron`` dataclass is reused), so the JSON twin and ``nx show --json`` agree.
 """
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 from concurrent.futures import Future
 from typing import Callable
 
 import duckdb
-import pyarrow.parquet as pq
 
 from nx.errors import NotFoundError
 from nx.queries import views
@@ -33,60 +27,22 @@ PAGE_SEQUENCE_COLUMNS = ("run", "explanation_index", "seq_index", "sample", "tok
 
 
 class FileIndex:
-    """Which Parquet files of a partition may hold a given neuron."""
+    """Which data files of a table may hold a given neuron: those of the table's current
+    Delta version whose ``(layer, neuron)`` statistics include it (the log is re-read only
+    when its version changes; DuckDB's row-group statistics then skip the rest of a file)."""
 
     def __init__(self, warehouse: Warehouse):
         self.warehouse = warehouse
-        # A local listing costs well under a millisecond; a remote one is kept for a while.
-        self.listing_ttl = 0.0 if warehouse.location.protocol == "file" else 30.0
-        self._listings: dict[str, tuple[float, list[tuple[str, object]]]] = {}
-        self._ranges: dict[str, tuple[object, list[tuple[float, float]]]] = {}
-        self._lock = threading.Lock()
 
     def files(self, table: str, partitions: dict, neuron: int) -> list[str]:
-        """URLs (for DuckDB) of the partition's files whose ``neuron`` range holds ``neuron``."""
-        found = []
-        for path, version in self._listing(self.warehouse.partition_path(table, partitions)):
-            if any(low <= neuron <= high for low, high in self._neuron_ranges(path, version)):
-                found.append(self.warehouse.location.url_of(path))
-        return found
-
-    def _listing(self, directory: str) -> list[tuple[str, object]]:
-        cached = self._listings.get(directory)
-        if cached and time.monotonic() - cached[0] <= self.listing_ttl:
-            return cached[1]
-        try:
-            entries = self.warehouse.fs.ls(directory, detail=True)
-        except (FileNotFoundError, OSError):
-            entries = []
-        listing = sorted((e["name"], (e.get("size"), e.get("mtime") or e.get("last_modified")))
-                         for e in entries if e["name"].endswith(".parquet"))
-        self._listings[directory] = (time.monotonic(), listing)
-        return listing
-
-    def _neuron_ranges(self, path: str, version: object) -> list[tuple[float, float]]:
-        cached = self._ranges.get(path)
-        if cached and cached[0] == version:
-            return cached[1]
-        try:
-            with self.warehouse.fs.open(path, "rb") as f:
-                metadata = pq.read_metadata(f)
-        except (FileNotFoundError, OSError):
-            return []
-        column = metadata.schema.names.index("neuron") if "neuron" in metadata.schema.names else None
-        ranges = []
-        for i in range(metadata.num_row_groups):
-            stats = metadata.row_group(i).column(column).statistics if column is not None else None
-            if stats is None or not stats.has_min_max:
-                ranges.append((float("-inf"), float("inf")))
-            else:
-                ranges.append((stats.min, stats.max))
-        with self._lock:
-            self._ranges[path] = (version, ranges)
-        return ranges
+        """URLs (for DuckDB) of the table's files in ``partitions`` that may hold ``neuron``."""
+        spec = TABLES[table]
+        columns = {k: v for k, v in partitions.items() if k not in spec.partition_names}
+        return [self.warehouse.url_of(table, f.path) for f in self.warehouse.files(table, partitions)
+                if f.may_hold(neuron=neuron, **columns)]
 
 
-def _rows(cursor: duckdb.DuckDBPyConnection, table: str, files: list[str], neuron: int, order: str,
+def _rows(cursor: duckdb.DuckDBPyConnection, table: str, files: list[str], layer: int, neuron: int, order: str,
           columns: tuple[str, ...] | None = None) -> list[dict]:
     if not files:
         return []
@@ -94,8 +50,8 @@ def _rows(cursor: duckdb.DuckDBPyConnection, table: str, files: list[str], neuro
     hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in spec.hive_types.items())
     selected = ", ".join(views.quote(c) for c in columns) if columns else "*"
     sql = (f"select {selected} from read_parquet($files, hive_partitioning = true, hive_types = {{{hive_types}}}) "
-           f"where neuron = $neuron order by {order}")
-    return cursor.sql(sql, params={"files": files, "neuron": neuron}).to_arrow_table().to_pylist()
+           f"where layer = $layer and neuron = $neuron order by {order}")
+    return cursor.sql(sql, params={"files": files, "layer": layer, "neuron": neuron}).to_arrow_table().to_pylist()
 
 
 def _strip(row: dict, *names: str) -> dict:
@@ -119,7 +75,7 @@ def read(cursor: duckdb.DuckDBPyConnection, files: FileIndex, catalog, layer: in
     def of(table: str, order: str, columns=None, runs_too: bool = False, on=None) -> list[dict]:
         parts = [{**base, "run": run} for run in runs] if runs_too else [base]
         paths = [p for partitions in parts for p in files.files(table, partitions, neuron)]
-        return _rows(on or cursor, table, paths, neuron, order, columns)
+        return _rows(on or cursor, table, paths, layer, neuron, order, columns)
 
     records = side(lambda other: of("activation_records", "sample, quantile, rank", on=other)) if side else None
     stats = of("neurons", "neuron")

@@ -63,11 +63,9 @@ def build_warehouse(root, neurons=tuple(LETTERS), lookups=True, layers=(LAYER,))
                          "extras": None} for rank, token in enumerate(words)]
     for layer in layers:   # every layer gets the same neurons
         partition = {"model": MODEL, "layer": layer}
-        warehouse.write_file("activation_records", partition, "part-00000",
-                             pa.Table.from_pylist(rows, schema=TABLES["activation_records"].columns))
+        warehouse.append("activation_records", partition, pa.Table.from_pylist(rows, schema=TABLES["activation_records"].columns))
         if lookups:
-            warehouse.write_file("token_lookups", partition, "part-00000",
-                                 pa.Table.from_pylist(lookup_rows, schema=TABLES["token_lookups"].columns))
+            warehouse.append("token_lookups", partition, pa.Table.from_pylist(lookup_rows, schema=TABLES["token_lookups"].columns))
     return warehouse
 
 

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import nx.explain
+from nx.explain import runs
 from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL
 from fake_openai import Fault, is_simulation
@@ -82,16 +84,28 @@ def test_crashed_run_leaves_whole_neurons_and_resumes(fake, warehouse):
 def test_half_written_batch_is_repaired_on_resume(fake, warehouse):
     _run(fake, warehouse, neurons=range(2))
     layer = {"model": MODEL, "run": "resumable", "layer": LAYER}
-    # A crash between the two files of a batch: sequences without their explanations twin...
+    # A crash between the two commits of a batch: sequences of neuron 2, whose explanation never came.
     sequences = warehouse.read_table("explanation_sequences", layer).drop_columns(["model", "run", "layer"])
-    warehouse.write_file("explanation_sequences", layer, "part-99999999T000000000000-crashed", sequences)
-    # ...and between a batch and the failed file: neuron 0 both scored and listed as failed.
-    stale = warehouse.read_table("explanations", layer).drop_columns(["model", "run", "layer"]).slice(0, 1)
-    stale = stale.set_column(stale.schema.get_field_index("status"), "status", pa.array(["failed"]))
-    warehouse.write_file("explanations", layer, "failed", stale.cast(TABLES["explanations"].columns))
+    orphans = sequences.filter(pc.equal(sequences["neuron"], 1))
+    orphans = orphans.set_column(orphans.schema.get_field_index("neuron"), "neuron",
+                                 pa.array([2] * len(orphans), pa.int32()))
+    warehouse.append("explanation_sequences", layer, orphans)
     report = _run(fake, warehouse, neurons=range(3))
     assert (report.ok, report.skipped) == (1, 2)
     assert _check_whole(warehouse) == {0: "ok", 1: "ok", 2: "ok"}
+
+
+def test_a_second_process_on_the_same_run_never_duplicates_a_neuron(fake, warehouse):
+    first = _run(fake, warehouse, neurons=range(3))
+    # as if another process had scored neurons 1 and 2 again at the same time: its batch
+    # replaces what the run had for them
+    store = runs.RunStore(warehouse, MODEL, "resumable")
+    layer = {"model": MODEL, "run": "resumable", "layer": LAYER}
+    again = warehouse.read_table("explanations", layer).drop_columns(["model", "run"])
+    again = again.filter(pc.greater_equal(again["neuron"], 1))
+    store._commit("explanations", warehouse.write_files("explanations", layer, again.drop_columns(["layer"])),
+                  {(LAYER, 1), (LAYER, 2)})
+    assert first.ok == 3 and _check_whole(warehouse) == {0: "ok", 1: "ok", 2: "ok"}
 
 
 def test_resuming_with_another_simulator_is_refused(fake, warehouse):

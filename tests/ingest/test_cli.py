@@ -25,7 +25,7 @@ def test_model_option_writes_its_own_partition(source_tree, tmp_path):
     result = runner.invoke(app, ["ingest", "token-weights", "--model", "gpt2-small", "--source", source_tree["root"],
                                  "-w", str(tmp_path), "--layers", "0", "-q"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "token_weights" / "model=gpt2-small" / "layer=0").is_dir()
+    assert (tmp_path / "token_weights" / "model=gpt2-small").is_dir()
 
 
 def run_error(*args):

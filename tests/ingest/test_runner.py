@@ -12,6 +12,7 @@ import pytest
 
 import cases
 import nx.ingest
+import nx.maintenance
 from ingest_helpers import nan_aware_equal, log_rows, neuron_rows, table_rows
 from nx.progress import CountingProgress
 from nx.schema import DATA_TABLES
@@ -118,7 +119,7 @@ def test_explanations_ingested_before_their_records_are_labelled_later(ingested,
 
 
 def _parquet_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.parquet"))
+    return sorted(p for p in root.rglob("*.parquet") if "_delta_log" not in p.parts)
 
 
 def test_killed_run_leaves_no_partial_file_and_rerun_completes(tmp_path):
@@ -132,16 +133,21 @@ def test_killed_run_leaves_no_partial_file_and_rerun_completes(tmp_path):
     warehouse = tmp_path / "w"
     command = [sys.executable, "-m", "nx", "ingest", "collated-activations", "--source", str(source),
                "-w", str(warehouse), "--workers", "1", "-q"]
-    process = subprocess.Popen(command, start_new_session=True)
+    # a commit after every unit, so that the kill falls between commits
+    process = subprocess.Popen(command, start_new_session=True, env={**os.environ, "NX_COMMIT_SECONDS": "0"})
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list((warehouse / "_ingest").rglob("*.parquet")):
+    while time.monotonic() < deadline and not (warehouse / "_ingest" / "_delta_log" / f"{1:020d}.json").exists():
         time.sleep(0.005)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     import pyarrow.parquet as pq
 
-    for path in _parquet_files(warehouse):
-        pq.read_metadata(path)  # every visible file is whole
+    from nx.warehouse import Warehouse
+
+    opened = Warehouse(str(warehouse))
+    for table in ("neurons", "activation_records", "_ingest"):
+        for f in opened.files(table):
+            pq.read_metadata(f"{opened.table_path(table)}/{f.path}")  # every committed file is whole
     done = len(log_rows(str(warehouse), "collated-activations"))
     assert 0 < done < layers * neurons, "the run should have been killed midway"
     report = nx.ingest.run(["collated-activations"], source=str(source), warehouse=str(warehouse), workers=2)
@@ -150,3 +156,8 @@ def test_killed_run_leaves_no_partial_file_and_rerun_completes(tmp_path):
     nx.ingest.run(["collated-activations"], source=str(source), warehouse=str(fresh), workers=1)
     for table in ("neurons", "activation_records"):
         assert nan_aware_equal(table_rows(str(warehouse), table), table_rows(str(fresh), table))
+    # what the killed run wrote but never committed is garbage that vacuum removes
+    nx.maintenance.vacuum(opened, retention_hours=0)
+    committed = {Path(opened.table_path(t)) / f.path for t in ("neurons", "activation_records", "_ingest")
+                 for f in opened.files(t)}
+    assert set(_parquet_files(warehouse)) == committed

@@ -32,11 +32,13 @@ def test_a_scan_holds_the_same_rows_as_the_view(warehouse, table):
 
 
 def test_a_filter_on_layer_reads_only_that_layer(copied_warehouse):
-    for path in glob.glob(os.path.join(copied_warehouse, "explanations", "*", "*", "layer=1", "*.parquet")):
+    store = Warehouse(copied_warehouse)
+    for path in [f"{store.table_path('activation_records')}/{f.path}"
+                 for f in store.files("activation_records", {"layer": 1})]:
         with open(path, "wb") as f:
             f.write(b"not parquet")
-    frame = nx.scan("explanations", copied_warehouse)
-    assert frame.filter(pl.col("layer") == 0).select(pl.len()).collect().item() == 4
+    frame = nx.scan("activation_records", copied_warehouse)
+    assert frame.filter(pl.col("layer") == 0).select(pl.len()).collect().item() > 0
     with pytest.raises(pl.exceptions.ComputeError):
         frame.filter(pl.col("layer") == 1).collect()
 
@@ -44,7 +46,8 @@ def test_a_filter_on_layer_reads_only_that_layer(copied_warehouse):
 def test_a_run_named_like_a_date_stays_a_string(copied_warehouse):
     store = Warehouse(copied_warehouse)
     rows = store.read_table("explanations", {"model": "gpt2-xl", "run": "public", "layer": 0})
-    store.write_file("explanations", {"model": "gpt2-xl", "run": "2024-01-01", "layer": 0}, "part-00000", rows)
+    store.commit("explanations", store.write_files("explanations", {"model": "gpt2-xl", "run": "2024-01-01", "layer": 0},
+                                                   rows))
     runs = nx.scan("explanations", copied_warehouse).filter(pl.col("run") == "2024-01-01").collect()
     assert runs.schema["run"] == pl.String and runs.height == rows.num_rows
 

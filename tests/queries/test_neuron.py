@@ -11,7 +11,7 @@ import pytest
 import nx
 from nx.errors import NotFoundError
 from nx.queries.card import draw_card
-from nx.warehouse import Warehouse
+from nx.warehouse import Replace, Warehouse
 from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
 
@@ -62,7 +62,9 @@ def test_related_neurons_carry_the_other_neurons_best_public_explanation(copied_
     target = next(r for r in rows if r["neuron"] == 0 and r["direction"] == "output" and r["rank"] == 0
                   and r["sign"] == "positive")
     target["other_layer"], target["other_neuron"] = 1, 1
-    store.write_file("related_neurons", partitions, "part-00000", pa.Table.from_pylist(rows))
+    changed = pa.Table.from_pylist([r for r in rows if r["neuron"] == 0])
+    store.commit("related_neurons", store.write_files("related_neurons", partitions, changed),
+                 [Replace({"model": "gpt2-xl"}, {(0, 0)})])
     found = nx.neuron(0, 0, warehouse=copied_warehouse)
     first = found.downstream[0]
     [explanation] = source_tree["objects"][("explanations", 1, 1)]["scored_explanations"]

@@ -49,17 +49,17 @@ def plant_run(root: str) -> None:
             "expected_activations": [float((i * 3) % 10) for i in range(len(tokens))],
             "activation_scale": "simulated_normalized_activations", "ev_correlation_score": score})
     partitions = {"model": MODEL, "run": RUN, "layer": 0}
-    warehouse.write_file("explanation_sequences", partitions, "part-planted", table_of("explanation_sequences", sequences))
-    warehouse.write_file("explanations", partitions, "part-planted", table_of("explanations", explanations))
-    warehouse.write_file("runs", {"model": MODEL, "run": RUN}, "run", table_of("runs", [{
+    warehouse.append("explanation_sequences", partitions, table_of("explanation_sequences", sequences))
+    warehouse.append("explanations", partitions, table_of("explanations", explanations))
+    warehouse.append("runs", {"model": MODEL, "run": RUN}, table_of("runs", [{
         "explainer_model": "fake-explainer", "simulator_model": "fake-simulator", "explainer": "token-activations",
         "simulator": "all-at-once", "prompt_versions": '{"explain": "v1"}', "neurons_ok": 6, "neurons_failed": 0}]))
-    warehouse.write_file("activation_records", {"model": MODEL, "layer": 0}, "part-planted", table_of(
+    warehouse.append("activation_records", {"model": MODEL, "layer": 0}, table_of(
         "activation_records", [{"neuron": 0, "sample": "top", "rank": 99, "tokens": HOSTILE_TOKENS,
                                 "activations": [0.5 * i for i in range(len(HOSTILE_TOKENS))],
                                 "max_activation": 0.5 * (len(HOSTILE_TOKENS) - 1)}]))
     # a connection inside the sample and one to a neuron the warehouse does not have
-    warehouse.write_file("related_neurons", {"model": MODEL, "layer": 0}, "part-planted", table_of(
+    warehouse.append("related_neurons", {"model": MODEL, "layer": 0}, table_of(
         "related_neurons", [{"neuron": 1, "direction": "output", "sign": "positive", "rank": 99, "other_layer": 1,
                              "other_neuron": 2, "weight": 0.5},
                             {"neuron": 1, "direction": "output", "sign": "negative", "rank": 99, "other_layer": 7,
@@ -71,8 +71,7 @@ def add_run(root: str, run: str, layer: int = 1) -> None:
     warehouse = Warehouse(root)
     rows = [{"neuron": n, "explanation_index": 0, "explanation": f"{run} says neuron {n}", "score": 0.5,
              "status": "ok"} for n in range(6)]
-    warehouse.write_file("explanations", {"model": MODEL, "run": run, "layer": layer}, "part-late",
-                         table_of("explanations", rows))
+    warehouse.append("explanations", {"model": MODEL, "run": run, "layer": layer}, table_of("explanations", rows))
 
 
 def json_equal(a, b) -> bool:
