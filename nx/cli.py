@@ -122,6 +122,7 @@ def ingest(
     if kinds and all_kinds:
         raise typer.BadParameter("give kinds or --all, not both", param_hint="KINDS")
     progress = NullProgress() if quiet else RichProgress("files", ("ok", "missing", "malformed"))
+    _note_migration(warehouse)
     report = nx.ingest.run(None if all_kinds else kinds, source=source, warehouse=warehouse, model=model,
                            layers=layers, neurons=neurons, workers=workers, progress=progress)
     if json_report:
@@ -139,6 +140,8 @@ FORMAT_HELP = ("Output format: table, csv, json or parquet. [default: from the -
                "terminal, csv when piped]")
 OUTPUT_HELP = "Write the result to FILE (atomically) instead of stdout."
 MAX_ROWS_HELP = "Rows drawn in table format (the row count is always shown)."
+AS_OF_HELP = ("Read the tables as they were: a version number (of every table read), TABLE=VERSION pairs "
+              "(explanations=3,runs=2), or a time (2026-12-01T15:30:00Z). nx history lists them.")
 
 
 @app.command()
@@ -151,6 +154,7 @@ def sql(
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
     output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
     max_rows: int = typer.Option(40, "--max-rows", min=0, help=MAX_ROWS_HELP),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help=AS_OF_HELP),
 ):
     """Run one read-only SQL statement against the warehouse (local or az://).
 
@@ -163,7 +167,7 @@ def sql(
 
     text = sys.stdin.read() if statement == "-" else statement
     fmt = choose_format(fmt, output, sys.stdout.isatty())
-    emit(nx.queries.sql(text, warehouse, arrow=fmt == "parquet"), fmt, output, max_rows=max_rows)
+    emit(nx.queries.sql(text, warehouse, arrow=fmt == "parquet", as_of=as_of), fmt, output, max_rows=max_rows)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -301,6 +305,7 @@ def explain(
     from nx.render import RichProgress
 
     progress = NullProgress() if quiet else RichProgress("neurons", ("failed", "tokens"))
+    _note_migration(warehouse)
     report = nx.explain.run(
         warehouse=warehouse, model=model, layers=parse_ranges(layers, "layer"),
         neurons=parse_ranges(neurons, "neuron"), run=run, explainer_model=explainer_model,
@@ -314,6 +319,112 @@ def explain(
     else:
         print(report)
     raise typer.Exit(int(ExitCode.FAILED if report.failed or report.stopped else ExitCode.OK))
+
+# -- table maintenance (compact, vacuum, history, migrate) ----------------------------------
+TABLES_HELP = "Tables to work on. [default: every table of the warehouse]"
+
+
+@app.command()
+@handles_errors
+def compact(
+    tables: Optional[List[str]] = typer.Argument(None, metavar="[TABLE]...", help=TABLES_HELP),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+):
+    """Merge each table's small files into a few sorted by (layer, neuron).
+
+    nx ingest and nx explain do this when they finish; run it after an interrupted run. One
+    commit per table that changes no data; the files it replaces stay readable (nx sql
+    --as-of) until nx vacuum removes them.
+    """
+    from nx import maintenance
+
+    print(maintenance.compact(maintenance.open_warehouse(warehouse), _tables(tables)))
+
+
+@app.command()
+@handles_errors
+def vacuum(
+    tables: Optional[List[str]] = typer.Argument(None, metavar="[TABLE]...", help=TABLES_HELP),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    retention_hours: float = typer.Option(
+        168, "--retention-hours", min=0,
+        help="Keep files that a version younger than this still reads (time travel with --as-of). "
+             "Files no commit ever referenced (left by a killed writer) older than this go too."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be removed; remove nothing."),
+):
+    """Delete data files no version within the retention reads, and files never committed.
+
+    A version older than the retention can no longer be read with --as-of afterwards. A
+    retention of 0 also removes what a writer running right now has written but not yet
+    committed: use it only when nothing else writes.
+    """
+    from nx import maintenance
+
+    print(maintenance.vacuum(maintenance.open_warehouse(warehouse), _tables(tables), retention_hours, dry_run))
+
+
+@app.command()
+@handles_errors
+def history(
+    table: Optional[str] = typer.Argument(None, metavar="[TABLE]", help="One table. [default: all]"),
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
+    max_rows: int = typer.Option(40, "--max-rows", min=0, help=MAX_ROWS_HELP),
+):
+    """List the commits of the warehouse's tables, newest first: what wrote each version.
+
+    Each commit carries the command that made it (ingest, explain, compact, migrate), nx's
+    version and its source, run or counts. Query a past state with nx sql --as-of VERSION
+    (one table's version: TABLE=VERSION) or --as-of TIME.
+    """
+    import json
+
+    from nx import maintenance
+    from nx.queries.render import Rows, choose_format, emit
+
+    rows = maintenance.history(maintenance.open_warehouse(warehouse), table)
+    result = Rows(["table", "version", "committed_at", "operation", "nx_version", "details"],
+                  ["VARCHAR", "BIGINT", "TIMESTAMP WITH TIME ZONE", "VARCHAR", "VARCHAR", "VARCHAR"],
+                  [(r["table"], r["version"], r["committed_at"], r["operation"], r["nx_version"],
+                    json.dumps(r["details"], sort_keys=True) if r["details"] else None) for r in rows])
+    emit(result, choose_format(fmt, output, sys.stdout.isatty()), output, max_rows=max_rows)
+
+
+@app.command()
+@handles_errors
+def migrate(
+    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
+):
+    """Convert a warehouse written by an older nx (plain Parquet) into Delta tables, in place.
+
+    Every row is kept. Safe to interrupt and run again; nx ingest and nx explain do it on
+    their own before they write.
+    """
+    from nx import maintenance, migrate as conversion
+
+    print(conversion.migrate(maintenance.open_warehouse(warehouse)))
+
+
+def _note_migration(warehouse: Optional[str]) -> None:
+    """Say so on stderr when a writer is about to convert an older nx's tables."""
+    from nx import migrate as conversion
+    from nx.render import note
+    from nx.warehouse import Warehouse
+
+    older = conversion.needed(Warehouse(warehouse))
+    if older:
+        note(f"converting {', '.join(older)} from an older nx's layout (plain Parquet) to Delta tables first")
+
+
+def _tables(names: Optional[List[str]]) -> Optional[List[str]]:
+    from nx.schema import TABLES
+
+    for name in names or []:
+        if name not in TABLES:
+            raise typer.BadParameter(f"unknown table {name!r}; tables: {', '.join(TABLES)}", param_hint="TABLE")
+    return list(names) if names else None
+
 
 # -- serve ----------------------------------------------------------------------------------
 @app.command()

@@ -191,3 +191,10 @@ def history(warehouse, table: str | None = None) -> list[dict]:
     rows.sort(key=lambda r: (r["committed_at"] or datetime.min.replace(tzinfo=timezone.utc), r["version"]),
               reverse=True)
     return rows
+
+
+def open_warehouse(warehouse=None):
+    """The Warehouse to maintain (flag > NX_WAREHOUSE > default); a local one must exist."""
+    from nx.queries.location import locate
+
+    return locate(warehouse).warehouse

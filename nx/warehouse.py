@@ -273,8 +273,11 @@ class Warehouse:
                 result.version = current.version
                 return result
             try:
+                counts = {"files_added": len(files) + len(rewritten), "files_removed": len(removed),
+                          "rows_added": sum(f.rows for f in files)}
                 delta.create_write_transaction(actions, "append", spec.schema, list(spec.partition_names),
-                                               commit_properties=_commit_properties(operation, metadata))
+                                               commit_properties=_commit_properties(operation, {**(metadata or {}),
+                                                                                               **counts}))
             except CommitFailedError as exc:
                 self.discard(table, rewritten)
                 if attempt + 1 == COMMIT_ATTEMPTS:

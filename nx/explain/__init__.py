@@ -55,6 +55,9 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
                             "explainer": explainer, "simulator": simulator, "calibrate": calibrate,
                             "prompt_versions": json.dumps(versions, sort_keys=True)})
     store.warehouse.check_writable()
+    from nx import migrate  # an older nx's tables become Delta tables before anything is written
+
+    migrate.migrate(store.warehouse, migrate.needed(store.warehouse))
     available = {layer: inputs.neurons_with_records(store.warehouse, model, layer) for layer in layers}
     empty = [layer for layer in layers if not available[layer]]
     chosen = [(layer, neuron) for layer in layers

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from nx import maintenance, settings
+from nx import maintenance, migrate, settings
 from nx.errors import SourceError, UsageError
 from nx.ingest import file_log
 from nx.ingest.kinds import kind_module, relative_path
@@ -239,6 +239,7 @@ def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
     source = Source(source_url)
     report = IngestReport(model=model, source=source_url, warehouse=warehouse.url)
     warehouse.check_writable()
+    migrate.migrate(warehouse, migrate.needed(warehouse))  # an older nx's tables become Delta tables first
     plans = []
     for kind in kinds:
         if kind == "explanations" and "collated-activations" in kinds:

@@ -21,7 +21,7 @@ import duckdb
 
 from nx.errors import QueryError, WarehouseError
 from nx.queries import named, readonly, views
-from nx.queries.location import Root, locate
+from nx.queries.location import Root, at, locate
 from nx.queries.render import Rows
 
 
@@ -46,14 +46,15 @@ def connect(warehouse=None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def sql(text: str, warehouse=None, params: dict | None = None, *, arrow: bool = True):
+def sql(text: str, warehouse=None, params: dict | None = None, *, arrow: bool = True, as_of=None):
     """Run one read-only statement (SELECT or EXPLAIN); its rows as a pyarrow Table, or as
     ``Rows`` of Python values with ``arrow=False`` (what ``nx sql`` prints, without pyarrow).
 
-    ``params`` binds ``$name`` parameters. Raises QueryError with DuckDB's message when the
-    SQL is wrong or would write.
+    ``params`` binds ``$name`` parameters. ``as_of`` reads the tables as they were: a version
+    number, ``"TABLE=VERSION,..."``, or a time (a datetime or ISO text); ``nx history`` lists
+    them. Raises QueryError with DuckDB's message when the SQL is wrong or would write.
     """
-    root = locate(warehouse)
+    root = at(locate(warehouse), as_of)
     try:
         return _run(text, root, params, arrow, union_by_name=False)
     except QueryError as exc:
@@ -102,14 +103,14 @@ def named_queries(warehouse=None) -> dict[str, named.NamedQuery]:
     return named.named_queries(root)
 
 
-def query(name: str, warehouse=None, *, arrow: bool = True, **params):
+def query(name: str, warehouse=None, *, arrow: bool = True, as_of=None, **params):
     """Run the named query ``name`` with ``params`` (strings are converted to the declared types).
 
     >>> nx.query("top-explained", min_score=0.9)
     """
     root = locate(warehouse)
     found = named.find(name, root)
-    return sql(found.sql, root, found.bind(params), arrow=arrow)
+    return sql(found.sql, root, found.bind(params), arrow=arrow, as_of=as_of)
 
 
 def scan(table: str, warehouse=None):

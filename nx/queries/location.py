@@ -68,6 +68,7 @@ class Root:
     protocol: str            # "file" or "az"
     path: str                # local absolute path, or the filesystem path (container/...) of az://
     opened: object = field(default=None, repr=False)  # the Warehouse, once needed
+    as_of: AsOf | None = None  # read the tables as they were (nx sql --as-of)
 
     @property
     def warehouse(self):
@@ -91,6 +92,7 @@ class Root:
         """The table's files at the version asked for (default: the newest); None if the table
         does not exist (yet, or at that time). WarehouseError for an older nx's table."""
         log = self.log(table)
+        as_of = as_of or self.as_of
         version, timestamp = as_of.of(table) if as_of else (None, None)
         try:
             found = delta_log.snapshot(log, version, timestamp)
@@ -143,6 +145,22 @@ class Root:
                 return f.read()
         with self.warehouse.fs.open(path, "rb") as f:
             return f.read()
+
+
+def at(root: Root, as_of) -> Root:
+    """``root`` reading the tables as of ``as_of`` (an AsOf, a version, a datetime or the
+    text ``--as-of`` takes); ``root`` itself when None."""
+    if as_of is None:
+        return root
+    if isinstance(as_of, bool):
+        raise UsageError("as_of: give a version, a time or TABLE=VERSION pairs")
+    if isinstance(as_of, int):
+        as_of = AsOf(version=as_of)
+    elif isinstance(as_of, datetime):
+        as_of = AsOf(timestamp=as_of)
+    elif not isinstance(as_of, AsOf):
+        as_of = parse_as_of(str(as_of))
+    return Root(root.url, root.protocol, root.path, root.opened, as_of)
 
 
 def locate(warehouse=None) -> Root:
