@@ -19,7 +19,7 @@ _LAZY = {
     "query": ("nx.queries", "query"),
     "scan": ("nx.queries", "scan"),
     "neuron": ("nx.queries.neuron", "neuron"),
-    "export": ("nx.queries.export", "export"),
+    "export": ("nx.json_export", "export"),
     "Warehouse": ("nx.warehouse", "Warehouse"),
 }
 

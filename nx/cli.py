@@ -243,15 +243,15 @@ def export(
 ):
     """Write tables back to the public JSON layout: the same paths and the same JSON as the
     source (dataclass_name keys included), for every file logged 'ok' at ingest."""
-    import nx.queries.export
+    from nx.json_export import export as export_files
     from nx.progress import NullProgress
     from nx.render import RichProgress
 
     if bool(kinds) == all_kinds:
         raise typer.BadParameter("name one or more kinds, or give --all", param_hint="KINDS")
     progress = NullProgress() if quiet else RichProgress("files")
-    report = nx.queries.export.export(None if all_kinds else kinds, to=to, warehouse=warehouse, model=model,
-                                      layers=layers, neurons=neurons, progress=progress)
+    report = export_files(None if all_kinds else kinds, to=to, warehouse=warehouse, model=model,
+                          layers=layers, neurons=neurons, progress=progress)
     print(report)
 
 # -- explain --------------------------------------------------------------------------------

@@ -10,16 +10,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from nx import layout
 from nx.ingest import extras, token_scan
 from nx.ingest.decode import expect, expect_list, expect_object
 from nx.ingest.rows import Rows
 from nx.keys import sequence_ids
 
 KIND = "collated-activations"
-DIRECTORY = "collated-activations"
-SUFFIX = ".json"
-TABLES = ("neurons", "activation_records")
-MAIN_TABLE = "activation_records"
+DIRECTORY, SUFFIX, TABLES, MAIN_TABLE = layout.KINDS[KIND][1:]  # declared in nx/layout.py
 CHUNK = 128
 DERIVED = {"neurons": ("max_activation",), "activation_records": ("max_activation", "sequence_id")}
 

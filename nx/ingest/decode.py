@@ -10,7 +10,7 @@ import json
 
 import orjson
 
-NON_STRICT_NOTE = "non-strict JSON (NaN/Infinity literals) read with Python's json"
+from nx.layout import NON_STRICT_NOTE  # noqa: F401  (the _ingest note export looks for)
 
 
 class MalformedFile(Exception):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nx import scoring
+from nx import layout, scoring
 from nx.ingest import extras
 from nx.ingest.collated_activations import neuron_id_leftovers, restore_neuron_id
 from nx.ingest.decode import (expect_list, expect_number, expect_number_lists, expect_numbers, expect_object,
@@ -22,10 +22,7 @@ from nx.ingest.rows import Rows
 from nx.keys import sequence_ids
 
 KIND = "explanations"
-DIRECTORY = "explanations"
-SUFFIX = ".jsonl"
-TABLES = ("explanations", "explanation_sequences")
-MAIN_TABLE = "explanations"
+DIRECTORY, SUFFIX, TABLES, MAIN_TABLE = layout.KINDS[KIND][1:]  # declared in nx/layout.py
 CHUNK = 128  # equal to collated-activations' so a unit reads one activation-records file
 DERIVED = {"explanations": ("top_only_score", "random_only_score"),
            "explanation_sequences": ("sample", "sequence_id")}

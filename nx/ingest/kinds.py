@@ -1,33 +1,24 @@
-"""The five source kinds, by name, in the order ``--all`` ingests them.
+"""The five source kinds, by name, each with the module that flattens and rebuilds its files.
 
-Collated activations come before explanations: an explanation's top-only and random-only
-scores are labelled by joining its sequences to the neuron's activation records.
+What each kind is -- its directory, suffix and tables, in the order ``--all`` ingests them --
+is declared once in ``nx.layout``, which export reads too; this maps it to ingest's modules.
 """
 from __future__ import annotations
 
 from types import ModuleType
 
-from nx.errors import UsageError
+from nx import layout
 from nx.ingest import (collated_activations, explanations, related_neurons, token_lookups,
                        token_weights)
+from nx.layout import table_partitions  # noqa: F401  (ingest's callers import it from here)
 
-KINDS: dict[str, ModuleType] = {m.KIND: m for m in (
-    collated_activations, explanations, related_neurons, token_lookups, token_weights)}
+_MODULES = {m.KIND: m for m in (collated_activations, explanations, related_neurons, token_lookups, token_weights)}
+KINDS: dict[str, ModuleType] = {name: _MODULES[name] for name in layout.KINDS}
 
 
 def kind_module(name: str) -> ModuleType:
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise UsageError(f"unknown kind {name!r}; kinds: {', '.join(KINDS)}") from None
+    return KINDS[layout.kind(name).name]
 
 
 def relative_path(kind: ModuleType, layer: int, neuron: int) -> str:
-    return f"{kind.DIRECTORY}/{layer}/{neuron}{kind.SUFFIX}"
-
-
-def table_partitions(table: str, model: str, layer: int) -> dict[str, object]:
-    if table in ("explanations", "explanation_sequences"):
-        return {"model": model, "run": "public", "layer": layer}
-    return {"model": model, "layer": layer}
-
+    return layout.relative_path(kind.KIND, layer, neuron)

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 
+from nx import layout
 from nx.ingest import extras
 from nx.ingest.decode import expect, expect_list, expect_object
 from nx.ingest.rows import Rows, ranked
 from nx.keys import neuron_name, parse_neuron_name
 
 KIND = "related-neurons"
-DIRECTORY = "related-neurons/weight-based"
-SUFFIX = ".json"
-TABLES = ("related_neurons",)
-MAIN_TABLE = "related_neurons"
+DIRECTORY, SUFFIX, TABLES, MAIN_TABLE = layout.KINDS[KIND][1:]  # declared in nx/layout.py
 CHUNK = 1600
 DERIVED: dict[str, tuple[str, ...]] = {}
 DIRECTIONS = {"c_fc": "input", "c_proj": "output"}

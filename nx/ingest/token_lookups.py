@@ -5,15 +5,13 @@ One row per token, in source order (``rank``). File-level leftovers (unknown key
 """
 from __future__ import annotations
 
+from nx import layout
 from nx.ingest import extras
 from nx.ingest.decode import expect, expect_list, expect_object
 from nx.ingest.rows import Rows, ranked
 
 KIND = "token-lookups"
-DIRECTORY = "related-tokens/activation-based"
-SUFFIX = ".json"
-TABLES = ("token_lookups",)
-MAIN_TABLE = "token_lookups"
+DIRECTORY, SUFFIX, TABLES, MAIN_TABLE = layout.KINDS[KIND][1:]  # declared in nx/layout.py
 CHUNK = 1600
 DERIVED: dict[str, tuple[str, ...]] = {}
 FIELDS = ("tokens", "average_activations")

@@ -5,15 +5,13 @@ The four TokensAndWeights lists (input/output x positive/negative) become rows w
 """
 from __future__ import annotations
 
+from nx import layout
 from nx.ingest import extras
 from nx.ingest.decode import expect, expect_list, expect_object
 from nx.ingest.rows import Rows, ranked
 
 KIND = "token-weights"
-DIRECTORY = "related-tokens/weight-based"
-SUFFIX = ".json"
-TABLES = ("token_weights",)
-MAIN_TABLE = "token_weights"
+DIRECTORY, SUFFIX, TABLES, MAIN_TABLE = layout.KINDS[KIND][1:]  # declared in nx/layout.py
 CHUNK = 1600
 DERIVED: dict[str, tuple[str, ...]] = {}
 CLASS = "WeightBasedSummaryOfNeuron"

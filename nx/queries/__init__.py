@@ -7,7 +7,9 @@
 - ``query(name, warehouse, **params)``: a named query (``nx query NAME``); ``named_queries``
   lists them (``nx query --list``).
 - ``scan(table, warehouse)``: a polars LazyFrame (``frames.py``).
-- ``nx.neuron`` (``neuron.py``, drawn by ``card.py``) and ``nx.export`` (``export.py``).
+- ``nx.neuron`` (``neuron.py``, drawn by ``card.py``). (``nx.export``, which writes tables back
+  as the public JSON files, is ``nx/json_export.py``: it needs ingest's inverse flatteners, and
+  this layer never imports ``nx.ingest``.)
 
 ``sql`` and ``query`` run on a fresh in-memory DuckDB that holds only views, and admit only
 SELECT and EXPLAIN (``readonly.py``): they cannot modify the warehouse.

@@ -1,15 +1,16 @@
 """``nx export``: warehouse tables back to the public JSON layout, file for file.
 
 For each neuron whose source file the ``_ingest`` log has as 'ok', the kind's pure ``rebuild``
-(in ``nx/ingest/<kind>.py``, the inverse of its ``flatten``) turns the neuron's rows back into
+(in ``nx/ingest/<kind>.py``, beside the ``flatten`` it inverts) turns the neuron's rows back into
 the source object, which is written at the same relative path: compact orjson like the
 public files (``dataclass_name`` keys included), explanations as one line ending in a newline.
 A file that was read as non-strict JSON (it held NaN literals) is written with NaN literals
 again, so its values survive. Each file is written under a temporary name and renamed.
 Ingesting an export gives the same tables (tests/queries/test_export.py).
 
-This is the one module of the query layer that imports ``nx.ingest``: the layout and the
-inverse of each flattener are ingest's to own.
+Export is ingest run backwards, so it sits beside both, not in the query layer: the layout it
+shares with ingest (kinds, paths, tables) comes from ``nx.layout``, and only the kinds'
+``rebuild`` functions from ``nx.ingest``, which ``nx.queries`` never imports.
 """
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ from dataclasses import asdict, dataclass, field
 
 import orjson
 
-from nx import storage
+from nx import layout, storage
 from nx.errors import UsageError
-from nx.ingest.decode import NON_STRICT_NOTE
-from nx.ingest.kinds import KINDS, kind_module, relative_path, table_partitions
+from nx.layout import NON_STRICT_NOTE, table_partitions
 from nx.progress import NullProgress, Progress
 from nx.ranges import parse_ranges
 from nx.settings import DEFAULT_MODEL
@@ -56,7 +56,7 @@ def export(kinds: list[str] | str | None = None, *, to: str, warehouse=None,
 
     if isinstance(kinds, str):
         kinds = [kinds]
-    names = list(KINDS) if not kinds else [kind_module(k).KIND for k in kinds]
+    names = list(layout.KINDS) if not kinds else [layout.kind(k).name for k in kinds]
     location = locate(warehouse).warehouse
     target = storage.locate(to)
     if target.protocol == "https":
@@ -68,7 +68,7 @@ def export(kinds: list[str] | str | None = None, *, to: str, warehouse=None,
     report = ExportReport(model, location.url, to)
     try:
         for name, logged in plans.items():
-            report.files[name] = _export_kind(kind_module(name), logged, location, model, target, progress)
+            report.files[name] = _export_kind(name, logged, location, model, target, progress)
     finally:
         progress.finish()
     return report
@@ -96,8 +96,12 @@ def _logged_ok(warehouse: Warehouse, model: str, kind: str, layers: list[int] | 
                   key=lambda row: (row["layer"], row["neuron"]))
 
 
-def _export_kind(kind, logged: list[dict], warehouse: Warehouse, model: str, target: storage.Location,
+def _export_kind(name: str, logged: list[dict], warehouse: Warehouse, model: str, target: storage.Location,
                  progress: Progress) -> int:
+    from nx.ingest.kinds import kind_module  # the one use of ingest: each flattener's inverse is beside it
+
+    kind = layout.kind(name)
+    rebuild = kind_module(name).rebuild
     written = 0
     for start in range(0, len(logged), BATCH):
         batch = logged[start:start + BATCH]
@@ -107,8 +111,8 @@ def _export_kind(kind, logged: list[dict], warehouse: Warehouse, model: str, tar
             for entry in entries:
                 neuron = entry["neuron"]
                 skeleton = json.loads(entry["skeleton"]) if entry["skeleton"] else None
-                obj = kind.rebuild({t: rows[t].get(neuron, []) for t in kind.TABLES}, layer, neuron, skeleton)
-                _write(target, relative_path(kind, layer, neuron), encode(obj, kind, entry["note"]))
+                obj = rebuild({t: rows[t].get(neuron, []) for t in kind.tables}, layer, neuron, skeleton)
+                _write(target, layout.relative_path(name, layer, neuron), encode(obj, kind, entry["note"]))
                 written += 1
                 progress.advance(1)
     return written
@@ -117,7 +121,7 @@ def _export_kind(kind, logged: list[dict], warehouse: Warehouse, model: str, tar
 def _rows_by_neuron(kind, warehouse: Warehouse, model: str, layer: int, neurons: list[int]) -> dict:
     """table -> neuron -> that neuron's rows, for the given neurons of one layer."""
     found: dict[str, dict[int, list[dict]]] = {}
-    for table in kind.TABLES:
+    for table in kind.tables:
         data = warehouse.read_table(table, table_partitions(table, model, layer),
                                     filters=[("neuron", "in", neurons)])
         by_neuron: dict[int, list[dict]] = {}
@@ -133,7 +137,7 @@ def encode(obj: object, kind, note: str | None) -> bytes:
         data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     else:
         data = orjson.dumps(obj)
-    return data + b"\n" if kind.SUFFIX == ".jsonl" else data
+    return data + b"\n" if kind.suffix == ".jsonl" else data
 
 
 def _write(target: storage.Location, relative: str, data: bytes) -> None:
