@@ -14,8 +14,10 @@ a one-layer query). ``register_views(..., union_by_name=True)`` is the fallback 
 warehouse whose files disagree (DuckDB then says "schema mismatch"), used by ``nx.sql``.
 
 Derived views: ``activations`` (one row per token), ``best_explanations`` (one row per
-neuron and run) and ``neuron_summary`` (one row per neuron). Views are created on demand (``needed_views`` reads the names a query mentions), so
-``nx sql`` on one table lists only that table's files.
+neuron and run) and ``neuron_summary`` (one row per neuron). Views are created on demand
+(``needed_views`` reads the names a query mentions), so ``nx sql`` on one table lists only that
+table's files; a query of the catalog (``show tables``, ``information_schema.tables``,
+``duckdb_views()``...) gets every view, so that it lists them all.
 """
 from __future__ import annotations
 
@@ -118,15 +120,30 @@ def empty_view_sql(name: str) -> str:
     return f"select {columns} where false"
 
 
+# A statement that reads DuckDB's catalog asks what exists: it gets every view. These are the
+# catalog's schemas, tables and functions (duckdb_views(), pragma_table_info(), ...) by name or
+# prefix, and the statements that list it (SHOW TABLES, SHOW ALL TABLES, a bare DESCRIBE).
+CATALOG_NAMES = frozenset(("information_schema", "pg_catalog", "sqlite_master", "sqlite_schema",
+                           "sqlite_temp_master", "sqlite_temp_schema", "pg_class", "pg_tables", "pg_views",
+                           "pg_attribute", "pg_namespace", "pg_type"))
+CATALOG_PREFIXES = ("duckdb_", "pragma_")
+LISTING_STATEMENTS = ("show", "describe", "desc", "summarize")
+
+
 def needed_views(sql: str) -> set[str]:
-    """Views a statement may read: every view name it mentions, with what derived views read."""
+    """Views a statement may read: every view name it mentions, with what derived views read;
+    all of them when it reads the catalog (a user's first question is what tables there are)."""
     try:
         found = tokens(sql)
     except duckdb.Error:
         return set(VIEW_NAMES)
     kinds = (duckdb.token_type.identifier, duckdb.token_type.keyword, duckdb.token_type.string_const)
     words = {text.strip("\"'").lower() for _, kind, text in found if kind in kinds}
-    return with_dependencies(words & set(VIEW_NAMES))
+    named = words & set(VIEW_NAMES)
+    listing = bool(found) and found[0][2].lower() in LISTING_STATEMENTS and not named
+    if listing or words & CATALOG_NAMES or any(word.startswith(CATALOG_PREFIXES) for word in words):
+        return set(VIEW_NAMES)
+    return with_dependencies(named)
 
 
 def with_dependencies(names: set[str]) -> set[str]:

@@ -131,3 +131,25 @@ def test_every_data_table_has_a_view(warehouse):
     names = {row[0] for row in nx.connect(warehouse).sql("select view_name from duckdb_views() "
                                                          "where not internal").fetchall()}
     assert set(DATA_TABLES) | set(DERIVED) <= names
+
+
+@pytest.mark.parametrize("statement, column", [
+    ("show tables", "name"), ("show all tables", "name"), ("describe", "name"), ("DESCRIBE", "name"),
+    ("select table_name from information_schema.tables", "table_name"),
+    ("select view_name from duckdb_views() where not internal", "view_name"),
+    ("select table_name from information_schema.columns", "table_name"),
+    ("select distinct table_name from duckdb_columns() where not internal", "table_name"),
+    ("select name from sqlite_master", "name"),
+])
+def test_a_first_query_of_the_catalog_lists_every_table_and_view(warehouse, statement, column):
+    listed = set(nx.sql(statement, warehouse).column(column).to_pylist())
+    assert listed == {*TABLES, *DERIVED}
+
+
+def test_an_ordinary_query_creates_only_the_views_it_names(warehouse):
+    from nx.queries.views import needed_views
+
+    assert needed_views("select count(*) from explanations order by 1 desc") == {"explanations"}
+    assert needed_views("describe explanations") == {"explanations"}
+    assert needed_views("select 1") == set()
+    assert needed_views("select * from best_explanations") == {"best_explanations", "explanations"}
