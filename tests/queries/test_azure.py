@@ -59,3 +59,18 @@ def test_neuron_and_scan_on_azure(on_azure, warehouse):
     frame = nx.scan("explanations", on_azure).filter(pl.col("layer") == 0)
     assert sorted_rows(frame.collect().to_dicts()) == \
         sorted_rows(nx.scan("explanations", warehouse).filter(pl.col("layer") == 0).collect().to_dicts())
+
+
+def test_azure_tables_are_delta_tables_compacted_with_history_and_time_travel(on_azure, warehouse):
+    from nx import maintenance
+    from nx.warehouse import Warehouse
+
+    store = Warehouse(on_azure)
+    assert len(store.files("explanations")) == 1  # compacted after ingest
+    history = maintenance.history(store, "explanations")
+    assert [h["operation"] for h in history][:2] == ["compact", "ingest"]
+    before_compaction = history[1]["version"]
+    count = "select count(*) as n from explanations"
+    assert nx.sql(count, on_azure, as_of=f"explanations={before_compaction}").equals(nx.sql(count, warehouse))
+    maintenance.vacuum(store, ["explanations"], retention_hours=168)  # keeps what time travel needs
+    assert nx.sql(count, on_azure).equals(nx.sql(count, warehouse))
