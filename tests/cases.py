@@ -664,3 +664,176 @@ def write_source_tree(root, layers=(0, 1), neurons=range(4), *, hard_neuron=(0, 
             write_ok("token-lookups", layer, neuron, dumps(lookup))
         write_ok("token-weights", layer, neuron, dumps(weights))
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input: values of the wrong type, nesting, special files, odd names
+
+def nested(depth: int) -> list:
+    """A list nested ``depth`` deep: ``[[[...]]]``."""
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+# What a value may be swapped for: every JSON type, numbers float64 cannot hold exactly, and
+# nesting far deeper than real files have.
+TYPE_SWAPS = {
+    "null": None, "true": True, "false": False, "zero": 0, "float": 1.5, "negative": -1,
+    "big integer": 12345678901234567, "integer beyond 64 bits": 2 ** 64 + 1, "nan": float("nan"),
+    "numeric string": "1.5", "empty string": "", "empty list": [], "numbers": [1.5, 2],
+    "strings": ["x"], "nested list": [[1.5]], "empty object": {},
+    "record-like object": {"tokens": ["x"], "activations": [1.5], "dataclass_name": "ActivationRecord"},
+    "nested 80 deep": nested(80),
+}
+REMOVED = "removed"
+
+
+def _replaced(obj, path: tuple, value, remove: bool):
+    head, rest = path[0], path[1:]
+    out = dict(obj) if isinstance(obj, dict) else list(obj)
+    if rest:
+        out[head] = _replaced(obj[head], rest, value, remove)
+    elif remove:
+        del out[head]
+    else:
+        out[head] = value
+    return out
+
+
+def _places(obj, path: tuple = ()):
+    """Every key of every object, and the first and last item of every list, depth first."""
+    if isinstance(obj, dict):
+        items = list(obj.items())
+    elif isinstance(obj, list) and obj:
+        items = [(i, obj[i]) for i in sorted({0, len(obj) - 1})]
+    else:
+        items = []
+    for key, value in items:
+        yield path + (key,)
+        yield from _places(value, path + (key,))
+
+
+def type_swapped(obj):
+    """Yield ``(path, swap, changed)`` for every place of ``obj`` (see ``_places``) and every
+    ``TYPE_SWAPS`` name (and ``REMOVED``): ``changed`` is a copy of ``obj`` with that value
+    swapped (or the key or item removed). ``obj`` itself is never changed."""
+    for path in _places(obj):
+        for swap, value in TYPE_SWAPS.items():
+            yield path, swap, _replaced(obj, path, value, remove=False)
+        yield path, REMOVED, _replaced(obj, path, None, remove=True)
+
+
+# Names that look like a neuron file or layer directory but are not one: leading zeros, a
+# sign, a space, Arabic-Indic digits, a number no model has, one past GPT-2 XL's width.
+ODD_NEURON_NAMES = ("01", "+1", " 1", "\u0661", "1 ", "999999999999", "6400", "1e3", "0x1")
+ODD_LAYER_NAMES = ("00", "\u0660", "48", "-1")
+
+
+def write_hostile_tree(root, too_large_bytes: int = 64 * 2 ** 20 + 1) -> dict:
+    """A GPT-2 XL source tree (layer 0) where each kind has good files and hostile ones, and
+    files named like neurons that are not. Returns::
+
+        {"root": str,
+         "ok":        {kind: [(layer, neuron), ...]},
+         "malformed": {kind: {(layer, neuron): words the logged reason holds}},
+         "ignored":   [relative paths of names that are not layer or neuron numbers]}
+
+    Hostile files: ``[`` x 100,000; a FIFO (reading it blocks forever); a symlink to
+    ``/dev/zero`` (reading it never ends); a sparse file of ``too_large_bytes``; an unknown
+    field nested 1,000 deep; ``true_activations`` given as a number; a lone UTF-16 surrogate;
+    numbers given as strings, booleans or objects; lists given as objects. Good files include
+    integers float64 cannot hold exactly (read as the nearest float64).
+    """
+    import os
+
+    root = Path(root)
+    result: dict = {"root": str(root), "ok": {kind: [] for kind in KINDS},
+                    "malformed": {kind: {} for kind in KINDS}, "ignored": []}
+
+    def write(kind, neuron, data: bytes | None = None, reason: str | None = None) -> Path:
+        path = root / source_path(kind, 0, neuron)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if data is not None:
+            path.write_bytes(data)
+        if reason is None:
+            result["ok"][kind].append((0, neuron))
+        else:
+            result["malformed"][kind][(0, neuron)] = reason
+        return path
+
+    record = neuron_record(0, 0, hard=True)
+    big = neuron_record(0, 4)
+    big["most_positive_activation_records"][0]["activations"][0] = 12345678901234567
+    kind = "collated-activations"
+    write(kind, 0, dumps(record))
+    write(kind, 1, b"[" * 100_000, "nested deeper")
+    os.mkfifo(write(kind, 2, None, "FIFO"))
+    write(kind, 3, None, "character device").symlink_to("/dev/zero")
+    write(kind, 4, dumps(big))
+    write(kind, 5, with_deep_field(record, 1000), "nested deeper")
+    with open(write(kind, 6, None, "limit"), "wb") as f:
+        f.truncate(too_large_bytes)  # a sparse file: nothing is written
+
+    kind = "explanations"
+    results = simulation_results(0, 0, record, hard=True)
+    sequence = results["scored_explanations"][0]["scored_simulation"]["scored_sequence_simulations"][0]
+    write(kind, 0, dumps(results) + b"\n")
+    write(kind, 1, _with(results, sequence, "true_activations", 1.5), "true_activations")
+    write(kind, 2, with_deep_field(results, 1000) + b"\n", "nested deeper")
+    write(kind, 3, dumps(results).replace(b'"explanation":"', b'"explanation":"\\ud800', 1), "surrogate")
+    write(kind, 4, dumps({**results, "scored_explanations": [dict(results["scored_explanations"][0], explanation=7)]}),
+          "explanation")
+    write(kind, 5, _with(results, sequence["simulation"], "expected_activations",
+                         [12345678901234567] + sequence["simulation"]["expected_activations"][1:]))
+
+    kind = "related-neurons"
+    related = related_neurons(1, 0, n_layers=3)
+    write(kind, 0, dumps(related))
+    write(kind, 1, dumps({**related, "c_proj": dict(related["c_proj"], top_positive_weights=["0.5"] * 10)}),
+          "expected a number")
+    write(kind, 2, dumps({**related, "c_fc": [related["c_fc"]]}), "expected an object")
+
+    kind = "token-lookups"
+    lookup = token_lookup(0, 0, hard=True)
+    write(kind, 0, dumps(lookup))
+    write(kind, 1, dumps(dict(lookup, average_activations={})), "expected a list")
+    write(kind, 2, dumps(dict(lookup, tokens=list(range(len(lookup["tokens"]))))), "expected a string")
+
+    kind = "token-weights"
+    weights = token_weights(0, 0, hard=True)
+    write(kind, 0, dumps(weights))
+    write(kind, 1, dumps({**weights, "input_positive": dict(weights["input_positive"],
+                                                            strengths=[True] * 20)}), "boolean")
+    write(kind, 2, b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested deeper")
+
+    for kind in KINDS:
+        directory = root / source_path(kind, 0, 0)
+        suffix = directory.name[1:]  # "0.json" -> ".json"
+        for name in ODD_NEURON_NAMES:
+            (directory.parent / f"{name}{suffix}").write_bytes((directory.parent / f"0{suffix}").read_bytes())
+            result["ignored"].append(f"{kind}/0/{name}{suffix}")
+        for name in ODD_LAYER_NAMES:
+            odd = directory.parent.parent / name
+            odd.mkdir()
+            (odd / f"0{suffix}").write_bytes((directory.parent / f"0{suffix}").read_bytes())
+            result["ignored"].append(f"{kind}/{name}")
+    return result
+
+
+def with_deep_field(obj: dict, depth: int) -> bytes:
+    """``obj`` serialized with an unknown key ``provenance`` holding a list nested ``depth``
+    deep (written by hand: orjson will not write more than 255 levels)."""
+    data = dumps(dict(obj, provenance=0))
+    return data.replace(b'"provenance":0', b'"provenance":' + b"[" * depth + b"]" * depth, 1)
+
+
+def _with(results: dict, obj: dict, key: str, value) -> bytes:
+    """``results`` serialized with ``obj`` (an object inside it) holding ``value`` at ``key``."""
+    original = obj[key]
+    obj[key] = value
+    try:
+        return dumps(results) + b"\n"
+    finally:
+        obj[key] = original

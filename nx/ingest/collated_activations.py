@@ -6,13 +6,16 @@
 """
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from nx import layout
 from nx.ingest import extras, token_scan
-from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.decode import (MalformedFile, Refused, expect, expect_list, expect_number, expect_numbers,
+                              expect_object, expect_strings)
 from nx.ingest.rows import Rows
 from nx.keys import sequence_ids
 
@@ -70,12 +73,23 @@ def _add_records(rows: Rows, neuron: int, records: list, sample: str, quantile: 
     if not all(type(t) is list for t in tokens) or not all(type(a) is list for a in activations):
         bad = next(i for i in range(n) if type(tokens[i]) is not list or type(activations[i]) is not list)
         expect(False, f"{where}[{bad}]: tokens and activations must be lists")
+    # All records' values at once (in C: Arrow's conversion, one type set); records are looked
+    # at one by one only when something is off, for the reason's path (or to make big
+    # integers floats). Arrow alone would take a boolean for 1.0.
+    try:
+        token_lists = pa.array(tokens, pa.list_(pa.string()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for i, values in enumerate(tokens):
+            expect_strings(values, f"{where}[{i}].tokens")
+        expect(False, f"{where}: tokens must be strings: {' '.join(str(exc).split())[:120]}")
+    if not set(map(type, chain.from_iterable(activations))) <= {float}:
+        activations = [expect_numbers(values, f"{where}[{i}].activations") for i, values in enumerate(activations)]
     if all(len(r) == 3 for r in records) and all(r.get("dataclass_name") == "ActivationRecord" for r in records):
         record_extras = [None] * n
     else:
         record_extras = [extras.dumps({"": extras.leftovers(r, RECORD_FIELDS, "ActivationRecord")}) for r in records]
     _add_record_places(rows, neuron, sample, quantile, n, record_extras)
-    rows.columns["activation_records"]["tokens"].extend(tokens)
+    rows.add_arrow("activation_records", "tokens", token_lists)
     try:
         rows.add_arrow("activation_records", "activations", pa.array(activations, pa.list_(pa.float64())))
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
@@ -88,10 +102,8 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
     top = expect_list(record.get("most_positive_activation_records", []), "most_positive_activation_records")
     random = expect_list(record.get("random_sample", []), "random_sample")
     by_quantile = expect_list(record.get("random_sample_by_quantile"), "random_sample_by_quantile", nullable=True)
-    boundaries = expect_list(record.get("quantile_boundaries"), "quantile_boundaries", nullable=True)
-    for name in MOMENTS:
-        value = record.get(name)
-        expect(value is None or isinstance(value, (int, float)), f"{name}: expected a number or null")
+    boundaries = expect_numbers(record.get("quantile_boundaries"), "quantile_boundaries", nullable=True)
+    moments = {name: expect_number(record.get(name), name) for name in MOMENTS}
     _add_records(rows, neuron, top, "top", None, "most_positive_activation_records")
     _add_records(rows, neuron, random, "random", None, "random_sample")
     for quantile, records in enumerate(by_quantile or []):
@@ -105,7 +117,7 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
             "": extras.leftovers(record, NEURON_FIELDS, "NeuronRecord"),
             "neuron_id": neuron_id_leftovers(record.get("neuron_id"), layer, neuron, "neuron_id"),
         }),
-        **{name: record.get(name) for name in MOMENTS},
+        **moments,
     )
     return rows, None
 
@@ -115,8 +127,9 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
 # file in the seed serializer's canonical shape, simdjson hands each record's activations
 # over as a float64 buffer and ``token_scan`` copies all token strings into one Arrow array:
 # no Python float or str is made per value. Anything else (unknown keys, nulls, NaN literals,
-# odd ids, \u escapes in tokens) returns None and goes through orjson and ``flatten``, which
-# keep every value.
+# odd ids, \u escapes in tokens, values of another type) returns None and goes through orjson
+# and ``flatten``, which keep every value or find the file malformed: both paths give the same
+# rows for every file the fast path takes (tests/ingest/test_hostile_files.py holds them to it).
 _CANONICAL_KEYS = frozenset((*NEURON_FIELDS, "dataclass_name"))
 _NEURON_ID_KEYS = frozenset(("layer_index", "neuron_index", "dataclass_name"))
 
@@ -124,9 +137,11 @@ _NEURON_ID_KEYS = frozenset(("layer_index", "neuron_index", "dataclass_name"))
 def flatten_bytes(data: bytes, layer: int, neuron: int) -> tuple[Rows, None] | None:
     import simdjson  # imported here: only ingest workers need it
 
+    if isinstance(data, Refused):
+        return None  # decode gives the reason
     try:
         return _flatten_canonical(data, simdjson.Parser().parse(data), layer, neuron)
-    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError, _NotCanonical):
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError, MalformedFile, _NotCanonical):
         return None
 
 
@@ -136,6 +151,10 @@ class _NotCanonical(Exception):
 
 def _canonical_records(value) -> tuple[list, list]:
     """The records of a list, and each one's activations as a float64 buffer."""
+    import simdjson
+
+    if not isinstance(value, simdjson.Array):
+        raise _NotCanonical
     records = list(value)
     activations = []
     for record in records:
@@ -156,11 +175,10 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
             or type(neuron_id["layer_index"]) is not int or neuron_id["layer_index"] != layer
             or type(neuron_id["neuron_index"]) is not int or neuron_id["neuron_index"] != neuron):
         raise _NotCanonical
-    moments = {name: document[name] for name in MOMENTS}
-    if not all(v is None or type(v) in (int, float) for v in moments.values()):
-        raise _NotCanonical
+    # (a value of another type raises MalformedFile: the general path then says why)
+    moments = {name: expect_number(document[name], name) for name in MOMENTS}
     boundaries = document["quantile_boundaries"]
-    boundaries = None if boundaries is None else boundaries.as_list()
+    boundaries = None if boundaries is None else expect_numbers(boundaries.as_list(), "quantile_boundaries")
     by_quantile = document["random_sample_by_quantile"]
     groups = {"most_positive_activation_records": [("top", None, *_canonical_records(document["most_positive_activation_records"]))],
               "random_sample": [("random", None, *_canonical_records(document["random_sample"]))],
@@ -175,6 +193,12 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
     in_file_order = [group for key in document.keys() if key in groups for group in groups[key]]
     in_row_order = [group for key in groups for group in groups[key]]
     tokens = _token_lists(data, in_file_order, in_row_order)
+    # simdjson's as_buffer flattens nested arrays ([[1.5]] reads as [1.5]): every '[' of the
+    # text must open one of the arrays counted here or be inside a token
+    arrays = 2 + (0 if boundaries is None else 1) + (0 if by_quantile is None else 1 + quantile_count) \
+        + 2 * sum(len(group[2]) for group in in_row_order)
+    if _count_brackets(data) != arrays + _count_brackets(_string_bytes(tokens.values)):
+        raise _NotCanonical
     rows = Rows(TABLES)
     buffers = []
     for sample, quantile, records, activations in in_row_order:
@@ -188,6 +212,18 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
     rows.append("neurons", neuron=neuron, quantile_boundaries=boundaries, top_count=len(groups["most_positive_activation_records"][0][2]),
                 random_count=len(groups["random_sample"][0][2]), quantile_count=quantile_count, extras=None, **moments)
     return rows, None
+
+
+def _count_brackets(data) -> int:
+    """How many '[' bytes ``data`` holds (numpy: bytes.count is several times slower)."""
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8) == ord("[")))
+
+
+def _string_bytes(strings: pa.StringArray) -> memoryview:
+    """The UTF-8 bytes of all of a string array's values."""
+    offsets = np.frombuffer(strings.buffers()[1], np.int32)[strings.offset:strings.offset + len(strings) + 1]
+    data = strings.buffers()[2]
+    return memoryview(data)[offsets[0]:offsets[-1]] if data is not None and len(strings) else memoryview(b"")
 
 
 def _token_lists(data: bytes, in_file_order: list, in_row_order: list) -> pa.ListArray:

@@ -11,12 +11,18 @@ Some files use the names keys had before the seed renamed them (TDB still reads 
 ``idx`` for ``neuron_index``, ``scored_explanation_or_baseline_list`` for
 ``scored_explanations``, ...). ``adopt`` puts such a key under today's name, so its values
 land in the columns, and notes the old name among the leftovers; ``restore`` writes it back.
+
+Leftovers are written as JSON by Python's json, which recurses: ``to_json`` first checks
+they nest no deeper than ``decode.MAX_DEPTH`` (a file read by ``decode`` never does), so a
+hostile object handed to a flattener makes the file malformed, not the run crash.
 """
 from __future__ import annotations
 
 from typing import Iterable
 
 import json
+
+from nx.ingest.decode import MAX_DEPTH, MalformedFile, depth_within
 
 ABSENT_KEY = "__absent__"
 RENAMED_KEY = "__renamed__"  # today's name -> the older name the file used
@@ -72,8 +78,15 @@ def restore(known_values: dict, extra: dict | None, dataclass_name: str | None) 
 def dumps(by_path: dict[str, dict | None]) -> str | None:
     """JSON for an ``extras`` column: only the paths that have leftovers; None if none do."""
     kept = {path: value for path, value in by_path.items() if value}
+    return to_json(kept) if kept else None
+
+
+def to_json(value: object) -> str:
+    """``value`` as JSON text; raises MalformedFile if it nests deeper than MAX_DEPTH."""
+    if not depth_within(value, MAX_DEPTH):
+        raise MalformedFile(f"unknown fields nested deeper than {MAX_DEPTH} levels")
     # stdlib json, not orjson: it keeps NaN/Infinity in unknown fields instead of writing null
-    return json.dumps(kept, ensure_ascii=False) if kept else None
+    return json.dumps(value, ensure_ascii=False)
 
 
 def loads(text: str | None) -> dict:
@@ -86,4 +99,6 @@ def file_skeleton(by_path: dict[str, dict | None], null_sides: list[str]) -> dic
     kept = {path: value for path, value in by_path.items() if value}
     if null_sides:
         kept[NULL_SIDES] = null_sides
+    if not depth_within(kept, MAX_DEPTH):
+        raise MalformedFile(f"unknown fields nested deeper than {MAX_DEPTH} levels")
     return kept or None

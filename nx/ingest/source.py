@@ -4,20 +4,39 @@ All source I/O of ingest is here. Transient failures (timeouts, connection error
 are retried with backoff before a file is reported missing; a 404 is reported missing at once
 (a later run retries missing files: a blob reported missing once later turned up, issue #7
 of the original repository).
+
+Only plain files are read: a FIFO, a device, a socket or a directory at a file's path is
+refused without being opened for reading (a FIFO would block forever, ``/dev/zero`` would
+fill memory), and so is a file over ``MAX_FILE_BYTES``; ``decode`` makes a refused file
+malformed with the reason. Layer directories and neuron files count only when named by a
+plain ASCII decimal number without a leading zero, below a limit (the model's width when it
+is known): ``01.json``, ``+1.json``, `` 1.json`` or an Arabic-Indic ``١.json`` are not neuron 1,
+and ``999999999999.json`` is not a neuron; such names are collected in ``ignored``.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from nx import storage
 from nx.errors import SourceError
+from nx.ingest.decode import Refused
 
 ATTEMPTS = 4
 BACKOFF_SECONDS = 0.5
-_NUMBER = re.compile(r"^(\d+)$")
+# Real files measure about 234 KB; a file this large is refused rather than read into memory.
+MAX_FILE_BYTES = 64 * 2 ** 20
+# Limits on layer and neuron numbers of a model whose size nx does not know (nx/settings.py's
+# PUBLIC_MODELS gives the public models' own): a name beyond them is not a layer or neuron.
+MAX_LAYERS = 10_000
+MAX_NEURONS = 1_000_000
+_NUMBER = re.compile(r"0|[1-9][0-9]*")  # [0-9], not \d: \d also matches other scripts' digits
+_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+            (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
 @dataclass(frozen=True)
@@ -41,11 +60,22 @@ def _basename(path: str) -> str:
     return path.rstrip("/").rsplit("/", 1)[-1]
 
 
+def parse_number(name: str, limit: int) -> int | None:
+    """The layer or neuron number ``name`` stands for, or None: plain ASCII decimal digits,
+    no leading zero, below ``limit``."""
+    # the length check first: int() of thousands of digits is slow, then refused by Python
+    if len(name) > len(str(limit)) or not _NUMBER.fullmatch(name):
+        return None
+    number = int(name)
+    return number if number < limit else None
+
+
 class Source:
     def __init__(self, url: str):
         self.url = url
         self.location = storage.locate(url)
         self.fs = self.location.fs
+        self.ignored: list[str] = []  # listed names that are not layer or neuron numbers
 
     @property
     def listable(self) -> bool:
@@ -54,22 +84,34 @@ class Source:
     def path(self, relative: str) -> str:
         return self.location.join(relative)
 
-    def list_layers(self, directory: str) -> list[int]:
-        """Layer numbers under ``directory`` (raises SourceError if it cannot be listed)."""
-        entries = self._ls(self.path(directory), detail=False)
-        return sorted(int(m.group(1)) for m in (_NUMBER.match(_basename(e)) for e in entries) if m)
+    def list_layers(self, directory: str, limit: int = MAX_LAYERS) -> list[int]:
+        """Layer numbers (below ``limit``) under ``directory``; other names go to ``ignored``
+        (raises SourceError if it cannot be listed)."""
+        layers = []
+        for entry in self._ls(self.path(directory), detail=False):
+            name = _basename(entry)
+            layer = parse_number(name, limit)
+            if layer is None:
+                self.ignored.append(f"{directory}/{name}")
+            else:
+                layers.append(layer)
+        return sorted(layers)
 
-    def list_neurons(self, directory: str, layer: int, suffix: str) -> dict[int, FileInfo]:
-        """Neuron number -> size and version of each file in one layer's directory."""
+    def list_neurons(self, directory: str, layer: int, suffix: str, limit: int = MAX_NEURONS
+                     ) -> dict[int, FileInfo]:
+        """Neuron number (below ``limit``) -> size and version of each file in one layer's
+        directory; other names ending in ``suffix`` go to ``ignored``."""
         entries = self._ls(self.path(f"{directory}/{layer}"), detail=True)
         found: dict[int, FileInfo] = {}
         for entry in entries:
             name = _basename(entry["name"])
             if entry.get("type") == "directory" or not name.endswith(suffix):
                 continue
-            stem = name[: -len(suffix)]
-            if stem.isdigit():
-                found[int(stem)] = FileInfo(entry.get("size"), _version(entry))
+            neuron = parse_number(name[: -len(suffix)], limit)
+            if neuron is None:
+                self.ignored.append(f"{directory}/{layer}/{name}")
+            else:
+                found[neuron] = FileInfo(entry.get("size"), _version(entry))
         return found
 
     def _ls(self, path: str, detail: bool):
@@ -96,26 +138,66 @@ class Source:
         return {p: self._fetch_remote(p) for p in relative_paths}
 
     def _fetch_local(self, relative: str) -> bytes | Missing:
+        path = self.path(relative)
         try:
-            with open(self.path(relative), "rb") as f:
-                return f.read()
+            refused = _refusal(os.stat(path))  # follows symlinks: a link to /dev/zero is a device
+            if refused:
+                return Refused(refused)
+            # O_NONBLOCK: should the file have become a FIFO since, opening it does not block
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+            with open(fd, "rb") as f:
+                refused = _refusal(os.fstat(fd))
+                if refused:
+                    return Refused(refused)
+                data = f.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             return Missing("not found")
         except OSError as exc:
             return Missing(f"unreadable: {_one_line(exc)}")
+        return Refused(_too_large()) if len(data) > MAX_FILE_BYTES else data
 
     def _fetch_remote(self, relative: str) -> bytes | Missing:
         path = self.path(relative)
         last_error: Exception | None = None
         for attempt in range(ATTEMPTS):
             try:
-                return self.fs.cat_file(path)
+                # at most one byte over the limit is fetched, however large the blob
+                data = self.fs.cat_file(path, start=0, end=MAX_FILE_BYTES + 1)
+                return Refused(_too_large()) if len(data) > MAX_FILE_BYTES else data
             except FileNotFoundError:
                 return Missing("not found")
             except Exception as exc:  # timeouts, dropped connections, 5xx: transient
+                if _status(exc) == 416:
+                    return b""  # a range from byte 0 is unsatisfiable only for an empty blob
                 last_error = exc
                 time.sleep(BACKOFF_SECONDS * 2 ** attempt)
         return Missing(f"unreachable after {ATTEMPTS} attempts: {_one_line(last_error)}")
+
+
+def _refusal(status: os.stat_result) -> str | None:
+    """Why a file of this status is not read, or None for a plain file within the limit."""
+    for test, what in _SPECIAL:
+        if test(status.st_mode):
+            return f"{what}, not a regular file: not read"
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file: not read"
+    if status.st_size > MAX_FILE_BYTES:
+        return _too_large(status.st_size)
+    return None
+
+
+def _too_large(size: int | None = None) -> str:
+    measured = f"{size:,} bytes" if size is not None else "larger"
+    return f"{measured}, over the {MAX_FILE_BYTES:,}-byte limit: not read"
+
+
+def _status(error: Exception) -> int | None:
+    """The HTTP status of an fsspec/adlfs/aiohttp error, if it has one."""
+    for name in ("status_code", "status"):
+        value = getattr(error, name, None)
+        if isinstance(value, int):
+            return value
+    return None
 
 
 def _one_line(error: Exception | None) -> str:

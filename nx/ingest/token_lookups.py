@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from nx import layout
 from nx.ingest import extras
-from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.decode import expect, expect_numbers, expect_object, expect_strings
 from nx.ingest.rows import Rows, ranked
 
 KIND = "token-lookups"
@@ -20,8 +20,8 @@ CLASS = "TokenLookupTableSummaryOfNeuron"
 
 def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
     summary = expect_object(obj, CLASS)
-    tokens = expect_list(summary.get("tokens", []), "tokens")
-    averages = expect_list(summary.get("average_activations", []), "average_activations")
+    tokens = expect_strings(summary.get("tokens", []), "tokens")
+    averages = expect_numbers(summary.get("average_activations", []), "average_activations")
     expect(len(tokens) == len(averages),
            f"{len(tokens)} tokens but {len(averages)} average_activations")
     rows = Rows(TABLES)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from nx import layout
 from nx.ingest import extras
-from nx.ingest.decode import expect, expect_list, expect_object
+from nx.ingest.decode import expect, expect_numbers, expect_object, expect_strings
 from nx.ingest.rows import Rows, ranked
 
 KIND = "token-weights"
@@ -34,8 +34,8 @@ def flatten(obj: object, layer: int, neuron: int) -> tuple[Rows, dict | None]:
             null_sides.append(side)
             continue
         pairs = expect_object(value, side)
-        tokens = expect_list(pairs.get("tokens", []), f"{side}.tokens")
-        strengths = expect_list(pairs.get("strengths", []), f"{side}.strengths")
+        tokens = expect_strings(pairs.get("tokens", []), f"{side}.tokens")
+        strengths = expect_numbers(pairs.get("strengths", []), f"{side}.strengths")
         expect(len(tokens) == len(strengths), f"{side}: {len(tokens)} tokens but {len(strengths)} strengths")
         skeleton[side] = extras.leftovers(pairs, ("tokens", "strengths"), SIDE_CLASS)
         n = len(tokens)
