@@ -195,14 +195,15 @@ async def _warm(index: Index) -> None:
 
 
 def create_app(warehouse: str | Warehouse | None = None, *, workers: int = 4, query_timeout: float = 10.0,
-               queue_timeout: float = 30.0, index_ttl: float = 30.0, memory_limit: str | None = None,
+               queue_timeout: float = 30.0, index_ttl: float | None = None, memory_limit: str | None = None,
                sql_workers: int = 2, sql_waiting: int = 8, hosts=()) -> Starlette:
     """The viewer over ``warehouse`` (flag > NX_WAREHOUSE > ./nx-warehouse), local or az://.
 
     ``workers`` queries of pages run at once, and ``sql_workers`` statements of the SQL box
     (``sql_waiting`` more wait, the rest get 503); each is stopped after ``query_timeout``
-    seconds; a request waits at most ``queue_timeout`` for a worker; the index is checked
-    every ``index_ttl``. ``hosts``: names besides loopback the viewer is reached by."""
+    seconds; a request waits at most ``queue_timeout`` for a worker; the tables' versions are
+    read before each request, or at most every ``index_ttl`` seconds (default: 0 on a local
+    disk, 5 on az://). ``hosts``: names besides loopback the viewer is reached by."""
     location = open_warehouse(warehouse)
 
     @contextlib.asynccontextmanager

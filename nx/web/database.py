@@ -16,8 +16,8 @@ answering. User SQL goes through ``readonly.check_statement`` like ``nx sql``.
 
 Besides the views, the database holds named private connections (``install``): the
 viewer's in-memory index of explanations (``index.py``) lives in one, out of reach of the
-SQL box. Views list their files when a query binds, so partitions written while the server
-runs show up; ``refresh()`` re-registers them for tables that had no files at start.
+SQL box. Views read the files of the tables' versions they were made at; ``refresh()``
+makes them anew (the index calls it when a version moved).
 """
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class Database:
             self._generation += 1
 
     def refresh(self) -> None:
-        """Fresh views (tables that were empty at start may have files now)."""
+        """Fresh views, over the tables' current versions."""
         self.install("views", self._connect(union_by_name=False))
         with self._lock:
             self._connections.pop("union", None)

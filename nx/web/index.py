@@ -8,17 +8,22 @@ neuron)`` keys of ``neurons`` and the ``runs`` table into a private in-memory Du
 connection (``Database.install("index", ...)``), where the same SQL runs in 10-40 ms. The
 SQL box never sees this connection: it reads the warehouse's views.
 
-The copy is checked against the warehouse every ``ttl`` seconds, in the background: when a
-table's Delta version changed (a new ``nx explain`` run, a re-ingest), it is rebuilt and
-swapped in whole, and the views (which read the files of the version they were made at) are
-refreshed. A page never waits for a check. Results
-derived from the index (layer statistics) are memoized until the next swap.
+Pages show the warehouse as it is: before each request (``respond.answers``) the viewer
+reads every table's current Delta version (``Versions``: on a local disk one ``stat`` of each
+table's log directory, and a listing when it changed; on az:// a listing per table, at most
+every ``ttl`` seconds, 5 by default). When a version moved (an ``nx explain`` batch, a
+re-ingest), the views (which read the files of the version they were made at) are made anew,
+and the copy too if ``explanations``, ``neurons`` or ``runs`` moved, before the request goes
+on; requests arriving meanwhile wait for the same rebuild. So a new run shows up on every page
+at once. Results derived from the index (layer statistics) are memoized until the next rebuild.
 """
 from __future__ import annotations
 
 import asyncio
-import threading
+import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import duckdb
@@ -31,53 +36,95 @@ from nx.web.database import Database
 
 INDEXED = ("explanations", "neurons", "runs")
 LOAD_TIMEOUT = 900.0  # seconds: reading every explanation of an az:// warehouse can take minutes
+REMOTE_TTL = 5.0  # seconds between readings of an az:// warehouse's versions (each a request per table)
+log = logging.getLogger("nx.web")
+
+
+class Versions:
+    """The current Delta version of every table.
+
+    A local log directory is listed only when its modification time changed since the last
+    listing; that listing is trusted only when it started ``SETTLED`` seconds after the
+    change, as a commit within the same tick of the file system's clock would leave the time
+    as it was. An az:// warehouse's logs are listed in parallel (each is a request)."""
+
+    SETTLED = 1.0
+
+    def __init__(self, warehouse):
+        self.warehouse = warehouse
+        self.local = warehouse.location.protocol == "file"
+        self._seen: dict[str, tuple[int, int | None]] = {}  # table -> (log mtime_ns, version)
+
+    def current(self) -> dict[str, int | None]:
+        if self.local:
+            return {table: self._local(table) for table in SCHEMAS}
+        with ThreadPoolExecutor(len(SCHEMAS), thread_name_prefix="nx-web-versions") as pool:
+            return dict(zip(SCHEMAS, pool.map(lambda t: delta_log.latest_version(self.warehouse.log(t)), SCHEMAS)))
+
+    def _local(self, table: str) -> int | None:
+        log = self.warehouse.log(table)
+        try:
+            changed = os.stat(log.log_path).st_mtime_ns
+        except FileNotFoundError:
+            return None
+        seen = self._seen.get(table)
+        if seen is not None and seen[0] == changed:
+            return seen[1]
+        listed_at = time.time_ns()
+        version = delta_log.latest_version(log)
+        if listed_at - changed > self.SETTLED * 1e9:
+            self._seen[table] = (changed, version)
+        else:
+            self._seen.pop(table, None)
+        return version
 
 
 class Index:
     """The in-memory copy, its catalogs per model, and memoized results."""
 
-    def __init__(self, database: Database, ttl: float = 30.0):
+    def __init__(self, database: Database, ttl: float | None = None):
         self.database = database
-        self.ttl = ttl
+        self.watch = Versions(database.warehouse)
+        # Seconds a reading of the versions holds: none locally (a stat per table), a few on az://.
+        self.ttl = ttl if ttl is not None else (0.0 if self.watch.local else REMOTE_TTL)
         self.catalogs: dict[str, Catalog] = {}
         self.models: list[str] = []
-        self._signature: frozenset | None = None
+        self.versions: dict[str, int | None] | None = None
         self._checked_at = 0.0
         self._memo: dict[tuple, object] = {}
-        self._checking = threading.Lock()
-        self._first = asyncio.Lock()
+        self._lock = asyncio.Lock()
 
     # -- loading -------------------------------------------------------------------------
     async def ready(self) -> None:
-        """Load the index on first use; later, start a background check when it is old."""
-        if self._signature is None:
-            async with self._first:
-                if self._signature is None:
-                    await self.database.run(lambda cur: self._load(cur, self.signature()), timeout=LOAD_TIMEOUT)
+        """Bring the views and the index up to the warehouse's current versions (loading
+        the index on first use); a no-op within ``ttl`` of the last check."""
+        if self.versions is not None and time.monotonic() - self._checked_at < self.ttl:
             return
-        if time.monotonic() - self._checked_at > self.ttl and not self._checking.locked():
-            threading.Thread(target=self._check, name="nx-web-index", daemon=True).start()
+        async with self._lock:  # one check at a time: the others wait and find it done
+            if self.versions is not None and time.monotonic() - self._checked_at < self.ttl:
+                return
+            checked_at = time.monotonic()
+            versions = self.watch.current() if self.watch.local else await asyncio.to_thread(self.watch.current)
+            if versions != self.versions:
+                await self._rebuild(versions)
+            self._checked_at = checked_at
 
-    def signature(self) -> frozenset:
-        """The current Delta version of every table: a commit to any of them changes it."""
-        warehouse = self.database.warehouse
-        return frozenset((table, delta_log.latest_version(warehouse.log(table))) for table in SCHEMAS)
-
-    def _check(self) -> None:
-        if not self._checking.acquire(blocking=False):
-            return
+    async def _rebuild(self, versions: dict[str, int | None]) -> None:
+        first = self.versions is None
         try:
-            signature = self.signature()
-            if signature != self._signature:
-                self.database.refresh()
-                self.database.limited(lambda cur: self._load(cur, signature), timeout=LOAD_TIMEOUT)
-            self._checked_at = time.monotonic()
-        except Exception:  # the old index stays; the next request tries again
-            self._checked_at = time.monotonic()
-        finally:
-            self._checking.release()
+            # Versions are read before the views are made: they hold at least these.
+            await asyncio.to_thread(self.database.refresh)
+            if first or any(versions[t] != self.versions[t] for t in INDEXED):
+                await self.database.run(self._load, timeout=LOAD_TIMEOUT)
+        except Exception:
+            if first:
+                raise
+            # The old index stays, and the next request tries again.
+            log.warning("could not refresh the viewer's index", exc_info=True)
+            return
+        self.versions = versions
 
-    def _load(self, cursor: duckdb.DuckDBPyConnection, signature: frozenset) -> None:
+    def _load(self, cursor: duckdb.DuckDBPyConnection) -> None:
         """Copy the tables from the views (``cursor``) into a new private connection."""
         columns = [c for c in SCHEMAS["explanations"].schema.names if c != "extras"]
         explanations = cursor.sql(f"select {', '.join(views.quote(c) for c in columns)} from explanations").to_arrow_table()
@@ -96,7 +143,6 @@ class Index:
         catalogs = {model: load_catalog(con, model) for model in models}
         self.database.install("index", con)
         self.models, self.catalogs, self._memo = models, catalogs, {}
-        self._signature, self._checked_at = signature, time.monotonic()
 
     # -- reading -------------------------------------------------------------------------
     async def catalog(self, model: str) -> Catalog | None:

@@ -131,11 +131,14 @@ def error(request: Request, status: int, message: str) -> Response:
 
 
 def answers(handler):
-    """Turn what a handler raises into an error page (or JSON) with the right status."""
+    """Bring the views and index up to date, then run the handler; turn what it raises into
+    an error page (or JSON) with the right status."""
 
     @functools.wraps(handler)
     async def wrapper(request: Request) -> Response:
         try:
+            # The views and the index follow the warehouse's current versions (index.py).
+            await request.app.state.index.ready()
             return await handler(request)
         except NxError as exc:
             return error(request, status_of(exc), str(exc))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 
@@ -10,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import nx
-from web_helpers import HOSTILE_EXPLANATION, HOSTILE_TOKENS, RUN, add_run, json_equal
+from nx.warehouse import Warehouse
+from web_helpers import HOSTILE_EXPLANATION, HOSTILE_TOKENS, MODEL, RUN, add_run, json_equal, table_of
 
 
 def test_every_page_has_a_json_twin_under_json_and_api(client):
@@ -163,16 +165,52 @@ def test_plotly_is_served_by_the_viewer_itself(client):
     assert b"plotly.js" in answer.content[:400]
 
 
-def test_a_new_run_shows_up_while_the_viewer_runs(own_warehouse):
+def test_a_new_run_shows_up_on_every_page_at_the_next_request(own_warehouse):
     from starlette.testclient import TestClient
 
     from nx.web import create_app
 
-    with TestClient(create_app(own_warehouse, index_ttl=0.0)) as fresh:
+    with TestClient(create_app(own_warehouse)) as fresh:
         assert "late-run" not in [r["run"] for r in fresh.get("/index.json").json()["runs"]]
+        index = fresh.app.state.index
+        before = index.catalogs
         add_run(own_warehouse, "late-run")
-        deadline = time.monotonic() + 10
-        while "late-run" not in [r["run"] for r in fresh.get("/index.json").json()["runs"]]:
-            assert time.monotonic() < deadline, "the new run never showed up"
-            time.sleep(0.1)
+        # no waiting: the very next request of each page sees it
+        assert "late-run" in [r["run"] for r in fresh.get("/index.json").json()["runs"]]
+        assert index.catalogs is not before
         assert "late-run" in [e["run"] for e in fresh.get("/neuron/1/3.json").json()["explanations"]]
+        assert fresh.get("/search.json?run=late-run").json()["total"] == 6
+        assert fresh.get("/compare.json?a=public&b=late-run").json()["summary"]["neurons"] == 6
+        assert fresh.get("/sql.json", params={"q": "select count(*) as n from explanations where run = 'late-run'"}
+                         ).json()["rows"] == [{"n": 6}]
+        assert "late-run" in fresh.get("/neuron/1/3").text and "late-run" in fresh.get("/").text
+        # a table the index does not copy: the views are made anew, the index is kept
+        rebuilt = index.catalogs
+        Warehouse(own_warehouse).append("token_lookups", {"model": MODEL, "layer": 1}, table_of(
+            "token_lookups", [{"neuron": 3, "rank": 99, "token": " late", "average_activation": 9.0}]))
+        assert " late" in [r["token"] for r in fresh.get("/neuron/1/3.json").json()["token_lookups"]]
+        assert index.catalogs is rebuilt
+
+
+def test_versions_are_listed_again_when_a_log_changes_within_a_clock_tick(own_warehouse, monkeypatch):
+    from nx.web import index as index_module
+
+    warehouse = Warehouse(own_warehouse)
+    log = warehouse.log("explanations").log_path
+    watch = index_module.Versions(warehouse)
+    add_run(own_warehouse, "tick-a")
+    stamp = os.stat(log).st_mtime_ns
+    seen = watch.current()["explanations"]
+    add_run(own_warehouse, "tick-b")
+    os.utime(log, ns=(stamp, stamp))  # as if both commits fell in one tick of the file system's clock
+    assert watch.current()["explanations"] == seen + 1
+    # a log unchanged for a while is not listed again: one stat per table
+    old = time.time_ns() - 10**10
+    for table in ("explanations", "neurons"):
+        path = warehouse.log(table).log_path
+        os.utime(path, ns=(old, old))
+    watch.current()
+    listed = []
+    monkeypatch.setattr(index_module.delta_log, "latest_version", lambda files: listed.append(files) or 0)
+    watch.current()
+    assert not [f for f in listed if f.log_path.endswith(("explanations/_delta_log", "neurons/_delta_log"))]
