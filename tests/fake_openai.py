@@ -4,8 +4,12 @@
 - ``GET /v1/models``;
 - ``POST /v1/completions`` with ``echo`` + ``logprobs`` (``tokens``, ``token_logprobs``,
   ``top_logprobs`` as a list of dicts, ``text_offset``), tokenised by a toy tokenizer;
-- ``POST /v1/chat/completions``: explanations, and simulations either sampled or with
-  ``logprobs``/``top_logprobs`` per generated token;
+- ``POST /v1/chat/completions``: explanations (``n`` choices, the i-th naming the i-th likeliest
+  letter; a model without ``n`` names the next letter each time it is asked the same thing),
+  and simulations either sampled or with ``logprobs``/``top_logprobs`` per generated token;
+- one-token simulations (token-by-token) on either endpoint: the first generated token's top
+  logprobs are the rule's distribution for the token rated; JSON simulations (the rule's
+  sampled values as JSON);
 - usage counts; a key check (401 echoing the key it was given, to test redaction);
 - a fault queue: ``inject(Fault(...))`` makes the next matching request return a status (with
   Retry-After), sleep past the client's timeout, send garbage, or drop the connection; or send
@@ -45,7 +49,7 @@ ENDLESS_VALVE = 64 << 20
 MODELS = {
     "fake-completion": {"completions", "chat"},           # a self-hosted model (vLLM-like)
     "fake-chat": {"chat", "chat-logprobs"},               # a hosted chat model with logprobs
-    "fake-reasoner": {"chat", "reasoning"},               # no logprobs, max_completion_tokens only
+    "fake-reasoner": {"chat", "reasoning"},               # no logprobs, max_completion_tokens only, no n
     "fake-davinci": {"completions", "logprobs-5"},         # OpenAI's legacy completions limit
 }
 
@@ -78,12 +82,17 @@ def toy_tokens(text: str) -> list[tuple[str, int]]:
     return [(m.group(0), m.start()) for m in re.finditer(r"\t|\n| ?[^\s]+| |.", text, re.DOTALL)]
 
 
-def choose_letter(firing: list[str], quiet: list[str]) -> str:
-    """The letter most typical of the firing tokens against the quiet ones."""
+def rank_letters(firing: list[str], quiet: list[str]) -> list[str]:
+    """Letters from the most typical of the firing tokens against the quiet ones to the least."""
     def share(tokens: list[str], letter: str) -> float:
         return sum(letter in t.lower() for t in tokens) / len(tokens) if tokens else 0.0
     letters = "abcdefghijklmnopqrstuvwxyz"
-    return max(letters, key=lambda c: (share(firing, c) - share(quiet, c), -letters.index(c)))
+    return sorted(letters, key=lambda c: (-(share(firing, c) - share(quiet, c)), letters.index(c)))
+
+
+def choose_letter(firing: list[str], quiet: list[str]) -> str:
+    """The letter most typical of the firing tokens against the quiet ones."""
+    return rank_letters(firing, quiet)[0]
 
 
 @dataclass
@@ -106,7 +115,27 @@ def is_simulation(body: dict) -> bool:
     if "prompt" in body:
         return True
     messages = body.get("messages") or []
-    return bool(messages) and "\tunknown" in (messages[-1].get("content") or "")
+    last = (messages[-1].get("content") or "") if messages else ""
+    return "\tunknown" in last or rated_token(last) is not None or json_request(last) is not None
+
+
+def rated_token(text: str) -> str | None:
+    """The token a one-token (token-by-token) prompt asks about: nx's or the paper's shape."""
+    found = re.findall(r'\nToken to rate: "(.*)"\nActivation:\s*$', text)
+    if found:
+        return unescape(found[-1])
+    found = re.findall(r"\nLast token in the text:\n(.*)\n\nLast token activation, [^\n]*\n(?:<\|endofprompt\|>)?$",
+                       text, re.DOTALL)
+    return found[-1] if found else None
+
+
+def json_request(text: str) -> dict | None:
+    """A JSON simulation request (nx's or the paper's): the object, if it is one."""
+    try:
+        request = json.loads(text)
+    except ValueError:
+        return None
+    return request if isinstance(request, dict) and isinstance(request.get("activations"), list) else None
 
 
 class FakeOpenAI:
@@ -114,6 +143,7 @@ class FakeOpenAI:
         self.api_key = api_key
         self.faults: list[Fault] = []
         self.requests: list[dict] = []
+        self._asked: dict[str, int] = {}
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -161,6 +191,8 @@ class FakeOpenAI:
                 return 400, _error("The maximum value for logprobs is 5.", "invalid_value")
             return 200, self._completion(body)
         if "reasoning" in can:
+            if (body.get("n") or 1) > 1:
+                return 400, _error("Unsupported value: 'n' must be 1 with this model.", "unsupported_value")
             if "max_tokens" in body:
                 return 400, _error("Unsupported parameter: 'max_tokens' is not supported with this model. "
                                    "Use 'max_completion_tokens' instead.", "unsupported_parameter")
@@ -171,6 +203,8 @@ class FakeOpenAI:
 
     def _completion(self, body: dict) -> dict:
         prompt = body["prompt"]
+        if not body.get("echo"):
+            return self._one_token_completion(body)
         tokens = toy_tokens(prompt) + [("\n", len(prompt))]   # max_tokens=1: one generated token
         start = prompt.rfind("<start>")
         explanation = _explanation_in(prompt[:start])
@@ -191,33 +225,75 @@ class FakeOpenAI:
                                                      "finish_reason": "length"}],
                 "usage": _usage(len(tokens) - 1, 1)}
 
+    def _one_token_completion(self, body: dict) -> dict:
+        prompt = body["prompt"]
+        token = rated_token(prompt)
+        distribution = rule_distribution(_explanation_in(prompt), token) if token is not None else {"ok": 1.0}
+        value = max(distribution, key=distribution.get)
+        logprobs = {"tokens": [value], "text_offset": [len(prompt)], "token_logprobs": [math.log(distribution[value])],
+                    "top_logprobs": [_logs(distribution)]}
+        return {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                "model": body["model"], "choices": [{"index": 0, "text": value, "logprobs": logprobs,
+                                                     "finish_reason": "length"}],
+                "usage": _usage(len(toy_tokens(prompt)), 1)}
+
     def _chat(self, body: dict, with_logprobs: bool) -> dict:
         last = (body.get("messages") or [{}])[-1].get("content") or ""
-        if is_simulation(body):
+        prompt_tokens = sum(len(toy_tokens(m.get("content") or "")) for m in body.get("messages") or [])
+        if not is_simulation(body) and ("<start>" in last or last.startswith("Tokens:")):
+            return self._explanations(body, last, prompt_tokens)
+        if rated_token(last) is not None:
+            distribution = rule_distribution(_explanation_in(last), rated_token(last))
+            text = max(distribution, key=distribution.get)
+            logprob_content = [{"token": text, "logprob": math.log(distribution[text]),
+                                "top_logprobs": [{"token": k, "logprob": math.log(p)} for k, p in distribution.items()]}]
+        elif json_request(last) is not None:
+            request = json_request(last)
+            explanation = request.get("explanation") or request.get("to_find") or ""
+            text = json.dumps({"activations": [{"token": e["token"], "activation": rule_sampled(explanation, e["token"])}
+                                               for e in request["activations"]]})
+            logprob_content = None
+        elif is_simulation(body):
             text, logprob_content = self._simulate_chat(last)
-        elif "<start>" in last:
-            text, logprob_content = f"words containing the letter {self._explain(last)}.", None
-        elif last.startswith("Tokens:"):
-            shown = ast.literal_eval("[" + last[len("Tokens:"):].split("\n")[0] + "]")
-            text, logprob_content = f"words containing the letter {choose_letter(shown[:4], shown[4:])}", None
         else:
             text, logprob_content = "ok", None
-        prompt_tokens = sum(len(toy_tokens(m.get("content") or "")) for m in body.get("messages") or [])
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
                   "logprobs": {"content": logprob_content} if with_logprobs and logprob_content else None}
         return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                 "model": body["model"], "choices": [choice],
                 "usage": _usage(prompt_tokens, len(toy_tokens(text)))}
 
+    def _explanations(self, body: dict, last: str, prompt_tokens: int) -> dict:
+        """``n`` explanations: choice i names the i-th likeliest letter; asked again for one,
+        the next letter each time."""
+        ranked = self._explain_ranked(last)
+        n = body.get("n") or 1
+        if n == 1:
+            with self._lock:
+                seen = self._asked.get(last, 0)
+                self._asked[last] = seen + 1
+            letters = [ranked[seen % len(ranked)]]
+        else:
+            letters = ranked[:n]
+        texts = [f"words containing the letter {letter}." for letter in letters]
+        choices = [{"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
+                    "logprobs": None} for i, text in enumerate(texts)]
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                "model": body["model"], "choices": choices,
+                "usage": _usage(prompt_tokens, sum(len(toy_tokens(t)) for t in texts))}
+
     @staticmethod
-    def _explain(request: str) -> str:
+    def _explain_ranked(request: str) -> list[str]:
+        if request.startswith("Tokens:"):
+            shown = ast.literal_eval("[" + request[len("Tokens:"):].split("\n")[0] + "]")
+            return rank_letters(shown[:4], shown[4:])
         block = request[request.find("<start>"):].split("The same texts with")[0]
         firing, quiet = [], []
         for line in block.split("\n"):
             if "\t" in line:
                 shown, value = line.rsplit("\t", 1)
                 (firing if value.strip().isdigit() and int(value) > 0 else quiet).append(unescape(shown))
-        return choose_letter(firing, quiet)
+        return rank_letters(firing, quiet)
 
     @staticmethod
     def _simulate_chat(request: str) -> tuple[str, list]:
@@ -243,8 +319,10 @@ class FakeOpenAI:
 
 
 def _explanation_in(text: str) -> str:
-    lines = [line for line in text.split("\n") if line.startswith("this neuron fires on ")]
-    return lines[-1][len("this neuron fires on "):] if lines else ""
+    """The last explanation a simulation prompt states, in nx's shape or the paper's."""
+    found = re.findall(r"(?:^|\n)this neuron fires on ([^\n]*)|behavior: the main thing this neuron does is find ([^\n]*)",
+                       text)
+    return "".join(found[-1]).strip() if found else ""
 
 
 def _logs(distribution: dict[str, float]) -> dict[str, float]:

@@ -23,7 +23,7 @@ from nx.explain.report import ExplainReport
 __all__ = ["run", "ExplainReport"]
 
 EXPLAINERS = ("token-activations", "token-lookup")
-SIMULATORS = ("all-at-once", "chat-logprobs", "sampling")
+SIMULATORS = ("all-at-once", "chat-logprobs", "sampling", "token-by-token", "json")
 
 
 def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int],

@@ -116,6 +116,8 @@ class Client:
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         # What each (endpoint, model) refused, so later requests are sent its way at once.
         self._adapted: dict[tuple[str, str], _Adaptation] = {}
+        # What a simulator learnt about a model (e.g. which endpoint gives logprobs), for the run.
+        self.routes: dict[tuple[str, str], str] = {}
 
     async def close(self) -> None:
         await self._openai.close()
@@ -232,6 +234,14 @@ class _Adaptation:
         if "max_completion_tokens" in message and "max_tokens" not in self.renamed:
             self.renamed["max_tokens"] = "max_completion_tokens"   # reasoning models
             return True
+        for optional in ("response_format", "n"):
+            # JSON mode and several samples per request are conveniences: without them the
+            # reply is parsed the same way, and samples are asked for one by one.
+            named = any(f"{q}{optional}{q}" in message for q in "'`\"") or (
+                optional == "response_format" and optional in message)
+            if named and optional not in self.dropped:
+                self.dropped.add(optional)
+                return True
         if "temperature" in message and "temperature" not in self.dropped and (
                 "unsupported" in message or "not support" in message or "only the default" in message):
             self.dropped.add("temperature")

@@ -23,11 +23,14 @@ VERSIONS = {
     "explainer-token-lookup": "1",
     "simulator-completion": "1",   # all-at-once, on the completions endpoint
     "simulator-chat": "1",         # chat-logprobs and sampling
+    "simulator-single-token": "1", # token-by-token, on either endpoint
+    "simulator-json": "1",         # json
 }
 EXPLAINER_TEMPLATE = {"token-activations": "explainer-token-activations",
                       "token-lookup": "explainer-token-lookup"}
 SIMULATOR_TEMPLATE = {"all-at-once": "simulator-completion", "chat-logprobs": "simulator-chat",
-                      "sampling": "simulator-chat"}
+                      "sampling": "simulator-chat", "token-by-token": "simulator-single-token",
+                      "json": "simulator-json"}
 
 PLACEHOLDER = "unknown"
 EXPLANATION_LEAD = "this neuron fires on"
@@ -197,3 +200,55 @@ def chat_simulation_messages(explanation: str, tokens: Sequence[str]) -> list[di
 
 def _simulate_request(explanation: str, tokens: Sequence[str]) -> str:
     return f"{EXPLANATION_LEAD} {explanation}\n{format_record(tokens, [PLACEHOLDER] * len(tokens))}"
+
+
+def single_token_messages(explanation: str, tokens: Sequence[str], index: int) -> list[dict]:
+    """Messages asking for the activation of token ``index`` only, given the text up to it
+    (the paper's one-token-at-a-time method: the reply's first token carries the distribution).
+    """
+    system = (f"{_INTRO} Given what a neuron responds to, rate its activation on the last token of "
+              f"a text, from 0 (silent) to 10 (strongest); most tokens are 0. Answer with the number only.")
+    messages = [{"role": "system", "content": system}]
+    for example_explanation, records in _EXAMPLES:
+        example_tokens, values = records[0]
+        position = max(range(len(values)), key=values.__getitem__)
+        messages.append({"role": "user", "content": _single_token_request(example_explanation, example_tokens, position)})
+        messages.append({"role": "assistant", "content": str(values[position])})
+    messages.append({"role": "user", "content": _single_token_request(explanation.strip(), tokens, index)})
+    return messages
+
+
+def single_token_prompt(explanation: str, tokens: Sequence[str], index: int) -> str:
+    """The same request as one completions prompt, ending where the number is to be written."""
+    messages = single_token_messages(explanation, tokens, index)
+    parts = [messages[0]["content"], "\n\n"]
+    parts += [m["content"] + (" " if m["role"] == "user" else "\n\n") for m in messages[1:]]
+    return "".join(parts).rstrip(" ")
+
+
+def _single_token_request(explanation: str, tokens: Sequence[str], index: int) -> str:
+    text = display_token("".join(tokens[:index + 1]))
+    return (f"{EXPLANATION_LEAD} {explanation}\nText: {text}\n"
+            f"Token to rate: \"{display_token(tokens[index])}\"\nActivation:")
+
+
+def json_simulation_messages(explanation: str, tokens: Sequence[str]) -> list[dict]:
+    """Chat messages asking for a JSON object: the tokens, each with an integer activation."""
+    system = (f"{_simulation_intro()} You get a JSON object with the explanation, the text and its "
+              f"tokens with \"activation\": null. Reply with the same JSON object, every token "
+              f"verbatim and in order, each activation an integer from 0 to 10. Reply with JSON only.")
+    messages = [{"role": "system", "content": system}]
+    for example_explanation, records in _EXAMPLES:
+        example_tokens, values = records[0]
+        messages.append({"role": "user", "content": json_record(example_explanation, example_tokens, None)})
+        messages.append({"role": "assistant", "content": json_record(example_explanation, example_tokens, values)})
+    messages.append({"role": "user", "content": json_record(explanation.strip(), tokens, None)})
+    return messages
+
+
+def json_record(explanation: str, tokens: Sequence[str], values: Sequence[int] | None) -> str:
+    import json
+
+    return json.dumps({"explanation": explanation, "text": "".join(tokens),
+                       "activations": [{"token": t, "activation": None if values is None else values[i]}
+                                       for i, t in enumerate(tokens)]}, ensure_ascii=False)

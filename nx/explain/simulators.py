@@ -1,4 +1,4 @@
-"""The three simulators: predict a neuron's activations on a sequence from an explanation.
+"""The simulators: predict a neuron's activations on a sequence from an explanation.
 
 - ``all-at-once`` (the paper's method): one completions request per sequence, the prompt
   echoed back (``echo``) with ``logprobs`` per position; at each ``unknown`` placeholder the
@@ -9,82 +9,53 @@
   For hosted chat models that offer ``logprobs``/``top_logprobs`` but no echo.
 - ``sampling``: the same chat prompt at temperature 0, the numbers written are the prediction
   (no distribution). Works with any chat model; its scores are coarser.
+- ``token-by-token`` (the paper's one-at-a-time method, ``token_by_token.py``): one request per
+  token, on completions or chat, whichever gives the first token's logprobs.
+- ``json`` (``json_simulator.py``): any chat model, no logprobs; the reply is JSON.
+Prompts come from ``builder``: nx's own (``prompts``) or the original package's (``paper``).
 Scores from different simulators are not comparable; every row records which one made it.
 A reply that cannot be read raises ``Unparseable`` (never a made-up prediction).
 """
 from __future__ import annotations
 
 import bisect
-import math
 import re
-from dataclasses import dataclass
 from typing import Sequence
 
-from nx.explain import prompts
+from nx.explain import json_simulator, prompts, token_by_token
 from nx.explain.client import Client, RequestFailed, Unparseable
+from nx.explain.logprobs import NoLogprobs, Simulation, expected_value, first_choice
 
-KINDS = ("all-at-once", "chat-logprobs", "sampling")
+__all__ = ["KINDS", "NoLogprobs", "Simulation", "expected_value", "simulate", "check"]
+
+KINDS = ("all-at-once", "chat-logprobs", "sampling", "token-by-token", "json")
 TOP_LOGPROBS = 15           # as in the paper; servers that allow fewer are adapted to
 SIMULATION_MAX_TOKENS = 2000
-_VALUES = {str(v): v for v in range(prompts.MAX_VALUE + 1)}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
-class NoLogprobs(Unparseable):
-    """The server answered without the logprobs the simulator reads."""
-
-
-@dataclass(frozen=True)
-class Simulation:
-    """Per token: the expected value (0-10) and the distribution it came from (empty: sampled)."""
-
-    expected: list[float]
-    distribution_values: list[list[float]]
-    distribution_probabilities: list[list[float]]
-
-
 async def simulate(client: Client, model: str, kind: str, explanation: str,
-                   tokens: Sequence[str]) -> Simulation:
+                   tokens: Sequence[str], builder=prompts) -> Simulation:
     if kind == "all-at-once":
-        return await _all_at_once(client, model, explanation, tokens)
+        return await _all_at_once(client, model, explanation, tokens, builder)
     if kind == "chat-logprobs":
         return await _chat_logprobs(client, model, explanation, tokens)
     if kind == "sampling":
         return await _sampling(client, model, explanation, tokens)
+    if kind == "token-by-token":
+        return await token_by_token.simulate(client, model, explanation, tokens, builder, TOP_LOGPROBS)
+    if kind == "json":
+        return await json_simulator.simulate(client, model, explanation, tokens, builder, SIMULATION_MAX_TOKENS)
     raise ValueError(f"unknown simulator {kind!r}")
 
 
-def expected_value(top_logprobs: dict[str, float] | list | None) -> tuple[float, list[float], list[float]] | None:
-    """EV over the tokens "0".."10" in a top-logprobs map, renormalised; None if none is there.
-
-    Tokens are compared without surrounding whitespace (a tokenizer may glue the tab to the
-    digit); the probabilities of tokens naming the same value are added.
-    """
-    if isinstance(top_logprobs, list):   # chat: [{"token": ..., "logprob": ...}]
-        pairs = [(e.get("token"), e.get("logprob")) for e in top_logprobs if isinstance(e, dict)]
-    elif isinstance(top_logprobs, dict):
-        pairs = list(top_logprobs.items())
-    else:
-        return None
-    probabilities: dict[int, float] = {}
-    for token, logprob in pairs:
-        value = _VALUES.get(token.strip()) if isinstance(token, str) else None
-        if value is not None and isinstance(logprob, (int, float)) and math.isfinite(logprob):
-            probabilities[value] = probabilities.get(value, 0.0) + math.exp(logprob)
-    total = sum(probabilities.values())
-    if not probabilities or total <= 0:
-        return None
-    values = [float(v) for v in probabilities]
-    normalised = [p / total for p in probabilities.values()]
-    return sum(v * p for v, p in zip(values, normalised)), values, normalised
-
-
-async def _all_at_once(client: Client, model: str, explanation: str, tokens: Sequence[str]) -> Simulation:
-    prompt, offsets = prompts.completion_prompt(explanation, tokens)
+async def _all_at_once(client: Client, model: str, explanation: str, tokens: Sequence[str],
+                       builder=prompts) -> Simulation:
+    prompt, offsets = builder.completion_prompt(explanation, tokens)
     # max_tokens=1, not 0: several servers refuse 0; the generated token is past every offset.
     body = await client.complete(model=model, prompt=prompt, max_tokens=1, echo=True,
                                  logprobs=TOP_LOGPROBS, temperature=0)
-    logprobs = _first_choice(body).get("logprobs")
+    logprobs = first_choice(body).get("logprobs")
     if not isinstance(logprobs, dict) or not logprobs.get("top_logprobs") or not logprobs.get("text_offset"):
         raise NoLogprobs("the completions reply has no echoed prompt logprobs (echo + logprobs unsupported?)")
     top, text_offset = logprobs["top_logprobs"], logprobs["text_offset"]
@@ -110,7 +81,7 @@ async def _chat_logprobs(client: Client, model: str, explanation: str, tokens: S
     messages = prompts.chat_simulation_messages(explanation, tokens)
     body = await client.chat(model=model, messages=messages, max_tokens=SIMULATION_MAX_TOKENS,
                              temperature=0, logprobs=True, top_logprobs=TOP_LOGPROBS)
-    logprobs = _first_choice(body).get("logprobs")
+    logprobs = first_choice(body).get("logprobs")
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     if not content or not isinstance(content, list):
         raise NoLogprobs("the chat reply has no logprobs (the model or server does not offer them)")
@@ -135,7 +106,7 @@ async def _chat_logprobs(client: Client, model: str, explanation: str, tokens: S
 async def _sampling(client: Client, model: str, explanation: str, tokens: Sequence[str]) -> Simulation:
     messages = prompts.chat_simulation_messages(explanation, tokens)
     body = await client.chat(model=model, messages=messages, max_tokens=SIMULATION_MAX_TOKENS, temperature=0)
-    message = _first_choice(body).get("message")
+    message = first_choice(body).get("message")
     text = message.get("content") if isinstance(message, dict) else None
     if not isinstance(text, str):
         raise Unparseable("the chat reply has no text")
@@ -146,13 +117,6 @@ async def _sampling(client: Client, model: str, explanation: str, tokens: Sequen
             raise Unparseable(f"activation {value_text!r} of token {k} is outside 0-10")
         expected.append(value)
     return Simulation(expected, [], [])
-
-
-def _first_choice(body: dict) -> dict:
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise Unparseable("the reply has no choices")
-    return choices[0]
 
 
 def _value_lines(text: str, count: int) -> list[tuple[str, int]]:

@@ -19,7 +19,7 @@ EXPLANATIONS = table(
     ("sequence_count", pa.int32(), "number of scored sequences"),
     ("explainer_model", pa.string(), "model that wrote the explanation (null for public)"),
     ("simulator_model", pa.string(), "model that simulated it (null for public)"),
-    ("simulator", pa.string(), "simulator kind: all-at-once, chat-logprobs, sampling (null for public)"),
+    ("simulator", pa.string(), "simulator kind: all-at-once, chat-logprobs, sampling, token-by-token, json (null for public)"),
     ("prompt_version", pa.string(), "version of the prompt templates (null for public)"),
     ("status", pa.string(), "'ok', or 'failed' (no explanation or scores, see error)"),
     ("error", pa.string(), "why a failed neuron failed"),

@@ -9,7 +9,7 @@ RUNS = table(
     ("explainer_model", pa.string(), "model that wrote explanations"),
     ("simulator_model", pa.string(), "model that simulated them"),
     ("explainer", pa.string(), "explainer kind: token-activations or token-lookup"),
-    ("simulator", pa.string(), "simulator kind: all-at-once, chat-logprobs or sampling"),
+    ("simulator", pa.string(), "simulator kind: all-at-once, chat-logprobs, sampling, token-by-token or json"),
     ("prompt_versions", pa.string(), "JSON: template name -> version"),
     ("parameters", pa.string(), "JSON of the run's parameters (never the API key)"),
     ("base_url", pa.string(), "server URL used"),

@@ -83,7 +83,7 @@ def expected_scores(neuron: int, simulator: str, calibrate: bool = False) -> dic
     """The scores a run must store for this neuron, from the rule and the paper's splits."""
     top, random = neuron_records(neuron)
     explanation = explanation_of(neuron)
-    rule = rule_sampled if simulator == "sampling" else rule_expected
+    rule = rule_sampled if simulator in ("sampling", "json") else rule_expected
 
     def predict(records):
         return [np.array([rule(explanation, tok) for tok in tokens], dtype=float) for tokens, _ in records]

@@ -98,6 +98,31 @@ def test_chat_reply_in_the_wrong_format_marks_neuron_failed(fake, warehouse):
     assert failed["status"] == "failed" and "has no number" in failed["error"] and failed["score"] is None
 
 
+@pytest.mark.parametrize("content, reason", [
+    ('{"activations": [{"token": " the", "activation": 3}]}', "1 activations for 16 tokens"),
+    ('{"activations": ', "not JSON"),
+])
+def test_json_reply_that_does_not_fit_fails_the_neuron_never_zeros(fake, warehouse, content, reason):
+    fake.inject(Fault("reply", content=content, path="/v1/chat/completions",
+                      when=lambda body: is_simulation(body) and 'letter x"' in body["messages"][-1]["content"]))
+    report = _run(fake, warehouse, simulator="json", simulator_model="fake-chat")
+    assert (report.ok, report.failed) == (2, 1)
+    failed = _explanations(warehouse)[1]
+    assert failed["status"] == "failed" and reason in failed["error"] and failed["score"] is None
+    sequences = warehouse.read_table("explanation_sequences", {"model": MODEL, "run": "faulty"})
+    assert 1 not in sequences["neuron"].to_pylist()
+    again = _run(fake, warehouse, simulator="json", simulator_model="fake-chat")
+    assert (again.ok, again.skipped) == (1, 2) and _explanations(warehouse)[1]["status"] == "ok"
+
+
+def test_token_by_token_reply_without_a_digit_fails_the_neuron(fake, warehouse):
+    fake.inject(Fault("reply", content="maybe", path="/v1/chat/completions", when=_for_neuron("x")))
+    report = _run(fake, warehouse, simulator="token-by-token", simulator_model="fake-chat")
+    assert (report.ok, report.failed) == (2, 1)
+    failed = _explanations(warehouse)[1]
+    assert failed["status"] == "failed" and "top logprobs" in failed["error"] and failed["score"] is None
+
+
 def test_exhausted_retries_mark_neuron_failed_and_resume_retries_it(fake, warehouse):
     fake.inject(*[Fault("status", status=502, path=SIMULATE, when=_for_neuron("z")) for _ in range(30)])
     report = _run(fake, warehouse, max_retries=2)

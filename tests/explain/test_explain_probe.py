@@ -134,3 +134,8 @@ def test_api_key_is_not_written_to_warehouse(warehouse):
     assert len(texts) > 4
     for text in texts:
         assert SECRET not in text and SECRET[3:15] not in text
+
+
+def test_token_by_token_on_a_model_without_logprobs_is_refused_naming_one_that_works(fake, warehouse):
+    with pytest.raises(ApiError, match="token-by-token simulator cannot run .* use --simulator sampling"):
+        _run(fake, warehouse, simulator_model="fake-reasoner", simulator="token-by-token")

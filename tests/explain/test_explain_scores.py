@@ -66,6 +66,36 @@ def test_logprob_simulators_scores_match_formula(fake, warehouse, simulator, mod
     assert {tuple(v) for v in sequence["distribution_values"]} <= {(10.0, 8.0, 0.0), (0.0, 1.0)}
 
 
+@pytest.mark.parametrize("model, endpoint", [("fake-completion", "/v1/completions"),
+                                             ("fake-chat", "/v1/chat/completions")])
+def test_token_by_token_scores_match_formula_on_either_endpoint(fake, warehouse, model, endpoint):
+    # One request per token, on the endpoint the model serves with logprobs: completions for a
+    # self-hosted model, chat (top_logprobs) for a hosted chat model.
+    report = nx.explain.run(warehouse=warehouse, layers=[LAYER], neurons=NEURONS, run="tbt",
+                            explainer_model="fake-chat", simulator_model=model,
+                            simulator="token-by-token", base_url=fake.url)
+    assert (report.ok, report.failed) == (4, 0), report
+    _check_scores(warehouse, "tbt", "token-by-token")
+    one_token = [r["body"] for r in fake.requests[-len(NEURONS) * 10 * 16:]]
+    assert all(b.get("max_tokens") == 1 and b["model"] == model for b in one_token)
+    assert {r["path"] for r in fake.requests[-len(NEURONS) * 10 * 16:]} == {endpoint}
+    sequence = _rows(warehouse, "explanation_sequences", "tbt")[0]
+    assert all(math.isclose(sum(p), 1.0) for p in sequence["distribution_probabilities"])
+
+
+@pytest.mark.parametrize("model", ["fake-chat", "fake-reasoner"])
+def test_json_simulator_scores_match_formula_without_logprobs(fake, warehouse, model):
+    report = nx.explain.run(warehouse=warehouse, layers=[LAYER], neurons=NEURONS, run="json",
+                            explainer_model="fake-chat", simulator_model=model,
+                            simulator="json", base_url=fake.url)
+    assert (report.ok, report.failed) == (4, 0), report
+    _check_scores(warehouse, "json", "json")
+    sequence = _rows(warehouse, "explanation_sequences", "json")[0]
+    assert sequence["distribution_values"] == []
+    asked = [r["body"] for r in fake.requests if r["body"].get("response_format")]
+    assert asked and all(b["response_format"] == {"type": "json_object"} for b in asked)
+
+
 def test_chat_simulator_scores_match_formula(fake, warehouse):
     nx.explain.run(warehouse=warehouse, layers=[LAYER], neurons=NEURONS, run="chat",
                    explainer_model="fake-chat", simulator_model="fake-chat",

@@ -14,7 +14,7 @@ import pytest
 import nx.explain
 from explain_fixtures import fake, warehouse  # noqa: F401 (fixtures)
 from explain_data import LAYER, MODEL, build_warehouse, neuron_records
-from nx.explain import calibration, inputs, prompts, simulators, splits
+from nx.explain import calibration, inputs, json_simulator, prompts, simulators, splits
 from nx.explain.client import Unparseable, _retry_after, display_url, redact
 from nx.explain.report import ExplainReport
 
@@ -142,3 +142,22 @@ def test_several_layers_in_one_run(fake, tmp_path):
     assert report.ok == 4
     rows = warehouse.read_table("explanations", {"model": MODEL, "run": "two"}).to_pylist()
     assert sorted((r["layer"], r["neuron"]) for r in rows) == [(3, 0), (3, 1), (LAYER, 0), (LAYER, 1)]
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ("not json at all", "not JSON"),
+    ('{"tokens": []}', 'no "activations" list'),
+    ('{"activations": [{"token": " a", "activation": 1}]}', "1 activations for 2 tokens"),
+    ('{"activations": [{"token": " a", "activation": 1}, {"token": " c", "activation": 0}]}', "token 1"),
+    ('{"activations": [{"token": " a", "activation": 1}, {"token": " b", "activation": 2.5}]}', "not an integer"),
+    ('{"activations": [{"token": " a", "activation": 1}, {"token": " b", "activation": 11}]}', "not an integer"),
+    ('{"activations": [{"token": " a", "activation": "3"}, {"token": " b", "activation": 0}]}', "not an integer"),
+])
+def test_json_replies_that_do_not_fit_fail_with_their_reason(reply, reason):
+    with pytest.raises(Unparseable, match=reason):
+        json_simulator.parse(reply, [" a", " b"])
+
+
+def test_json_replies_may_drop_a_leading_space_or_come_fenced():
+    reply = '```json\n{"activations": [{"token": "a", "activation": 3}, {"token": " b", "activation": 0.0}]}\n```'
+    assert json_simulator.parse(reply, [" a", " b"]) == [3.0, 0.0]
