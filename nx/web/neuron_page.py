@@ -20,6 +20,9 @@ SCORES = (("score", "ev-correlation"), ("rsquared_score", "r²"), ("absolute_dev
 RUN_FIELDS = ("explainer_model", "simulator_model", "explainer", "simulator", "prompt_versions",
               "started_at", "ended_at")
 NORMALIZED_SCALE = "simulated_normalized_activations"
+# The public datasets' five bins of random_sample_by_quantile, as the original viewer labels
+# them: quantile ranges of the neuron's activations ([0.999, 1] overlaps the top records).
+QUANTILE_LEVELS = (0.0, 0.5, 0.9, 0.99, 0.999, 1.0)
 SHOWN_TOP = 20
 SHOWN_SEQUENCES = 2  # per explanation, before "more"
 
@@ -47,9 +50,46 @@ def decorate(found: dict, catalog: Catalog) -> dict:
     for side in ("upstream", "downstream"):
         for row in found[side]:
             row["url"] = f"/neuron/{row['layer']}/{row['neuron']}"
+    found["quantile_bins"] = quantile_bins(found)
     found["navigation"] = catalog.navigation(found["layer"], found["neuron"])
     found["url"] = f"/neuron/{found['layer']}/{found['neuron']}"
     return found
+
+
+def quantile_bins(found: dict) -> list[dict]:
+    """Each bin of ``random_sample_by_quantile``: its quantile range (``levels``) when the
+    neuron has the public datasets' five bins, and its activation bounds where
+    ``quantile_boundaries`` gives them without doubt: one boundary more than bins (edges
+    included: bin q spans boundaries q and q+1) or one fewer (inner boundaries only: bin q
+    lies above boundary q-1 and below boundary q). Any other length gives no bounds."""
+    stats = found.get("stats") or {}
+    held = [r["quantile"] for r in found["quantile_records"] if r.get("quantile") is not None]
+    count = max([stats.get("quantile_count") or 0] + [q + 1 for q in held])
+    boundaries = stats.get("quantile_boundaries") or []
+    bins = []
+    for q in range(count):
+        low = high = None
+        if len(boundaries) == count + 1:
+            low, high = boundaries[q], boundaries[q + 1]
+        elif len(boundaries) == count - 1:
+            low = boundaries[q - 1] if q > 0 else None
+            high = boundaries[q] if q < count - 1 else None
+        levels = list(QUANTILE_LEVELS[q:q + 2]) if count == len(QUANTILE_LEVELS) - 1 else None
+        bins.append({"quantile": q, "levels": levels, "low": low, "high": high, "records": held.count(q)})
+    return bins
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"activations {tokens.number(low)} to {tokens.number(high)}"
+    if high is not None:
+        return f"activations up to {tokens.number(high)}"
+    return f"activations from {tokens.number(low)}" if low is not None else ""
+
+
+def _quantile_title(found: dict) -> str:
+    levels = found["levels"]
+    return (f"Quantile range [{levels[0]:g}, {levels[1]:g}]" if levels else f"Quantile bin {found['quantile']}")
 
 
 def neuron_scale(data: dict) -> float:
@@ -94,7 +134,6 @@ def panes(data: dict) -> dict:
     quantiles: dict[int, list[dict]] = {}
     for row in data["quantile_records"]:
         quantiles.setdefault(row["quantile"], []).append(row)
-    boundaries = (data.get("stats") or {}).get("quantile_boundaries") or []
     lookup_scale = tokens.scale_of([r["average_activation"] for r in data["token_lookups"]]) or 1.0
     weights = {}
     for side in WEIGHT_SIDES:
@@ -112,19 +151,13 @@ def panes(data: dict) -> dict:
         "explanations": [_explanation(e, scale) for e in data["explanations"]],
         "top": _records(data["top_records"], scale), "shown_top": SHOWN_TOP, "shown_sequences": SHOWN_SEQUENCES,
         "random": _records(data["random_records"], scale),
-        "quantiles": [{"quantile": q, "range": _quantile_range(q, boundaries), "records": _records(rows, scale)}
-                      for q, rows in sorted(quantiles.items(), key=lambda item: (item[0] is None, item[0]))],
+        # highest bin first, as in the original viewer: below the top records, down to the median
+        "quantiles": [{"quantile": b["quantile"], "title": _quantile_title(b), "bounds": _bounds(b["low"], b["high"]),
+                       "records": _records(quantiles.get(b["quantile"], []), scale)}
+                      for b in reversed(data.get("quantile_bins") or quantile_bins(data))],
         "lookups": [tokens.chip_html(r["token"], r["average_activation"], lookup_scale) for r in data["token_lookups"]],
         "weights": weights, "related": related,
         "stats": [(label, tokens.number((data.get("stats") or {}).get(key), 4)) for key, label in
                   (("max_activation", "max activation"), ("mean", "mean"), ("variance", "variance"),
                    ("skewness", "skewness"), ("kurtosis", "kurtosis"))],
     }
-
-
-def _quantile_range(quantile: int | None, boundaries: list) -> str:
-    if quantile is None or not boundaries:
-        return ""
-    low = boundaries[quantile - 1] if 0 < quantile <= len(boundaries) else None
-    high = boundaries[quantile] if quantile < len(boundaries) else None
-    return f"{tokens.number(low)} – {tokens.number(high)}" if low is not None or high is not None else ""

@@ -84,6 +84,40 @@ def test_hostile_text_is_escaped_in_the_html(client):
     assert "<img src=x" not in compare and "&lt;img src=x" in compare
 
 
+def test_quantile_samples_are_labelled_with_their_quantile_range_and_bounds(client):
+    data = client.get("/neuron/0/2.json").json()
+    boundaries = data["stats"]["quantile_boundaries"]
+    assert len(boundaries) == 6 and [b["records"] for b in data["quantile_bins"]] == [2] * 5  # edges included
+    assert [b["levels"] for b in data["quantile_bins"]] == [[0, 0.5], [0.5, 0.9], [0.9, 0.99], [0.99, 0.999],
+                                                             [0.999, 1]]
+    assert [(b["low"], b["high"]) for b in data["quantile_bins"]] == list(zip(boundaries, boundaries[1:]))
+    html = client.get("/neuron/0/2").text
+    titles = re.findall(r'<details class="quantile" data-quantile="(\d)"><summary>([^<]*)', html)
+    assert titles == [(str(q), f"Quantile range [{a:g}, {b:g}] sample ") for q, (a, b) in
+                      reversed(list(enumerate(zip((0, 0.5, 0.9, 0.99, 0.999), (0.5, 0.9, 0.99, 0.999, 1)))))]
+    assert f"(activations {boundaries[0]:.3f} to {boundaries[1]:.3f})" in html
+
+
+def test_quantile_bounds_only_where_the_boundaries_fit_the_bins():
+    from nx.web.neuron_page import quantile_bins
+
+    def bins(boundaries, count=5):
+        found = {"stats": {"quantile_count": count, "quantile_boundaries": boundaries},
+                 "quantile_records": [{"quantile": q} for q in range(count)]}
+        return [(b["levels"], b["low"], b["high"]) for b in quantile_bins(found)]
+
+    # the public datasets: 4 inner boundaries (the activations at quantiles 0.5, 0.9, 0.99, 0.999)
+    assert bins([1.0, 2.0, 3.0, 4.0]) == [([0, 0.5], None, 1.0), ([0.5, 0.9], 1.0, 2.0), ([0.9, 0.99], 2.0, 3.0),
+                                          ([0.99, 0.999], 3.0, 4.0), ([0.999, 1], 4.0, None)]
+    assert [low for _, low, _ in bins([1.0, 2.0, 3.0])] == [None] * 5  # ambiguous: no bounds
+    assert bins(None)[0] == ([0, 0.5], None, None)
+    # not the public five bins: no quantile ranges, bounds where they fit
+    assert bins([1.0, 2.0, 3.0, 4.0], count=3) == [(None, 1.0, 2.0), (None, 2.0, 3.0), (None, 3.0, 4.0)]
+    assert bins([1.0, 2.0, 3.0, 4.0], count=2) == [(None, None, None)] * 2
+    # an empty bin still appears
+    assert len(quantile_bins({"stats": {"quantile_count": 5}, "quantile_records": [{"quantile": 0}]})) == 5
+
+
 def test_heatmap_spans_carry_their_colour_and_exact_value(client):
     data = client.get("/neuron/0/1.json").json()
     html = client.get("/neuron/0/1").text
