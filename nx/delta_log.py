@@ -19,10 +19,7 @@ import json
 import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from urllib.parse import unquote
 
 from nx.errors import WarehouseError
 
@@ -137,17 +134,26 @@ def _stats(text) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def _unquote(path: str) -> str:
+    """A log path as a file path (the log percent-encodes them)."""
+    if "%" not in path:
+        return path
+    from urllib.parse import unquote  # rarely needed: nx's own paths hold no escapes
+
+    return unquote(path)
+
+
 class _State:
     def __init__(self):
         self.files: dict[str, DataFile] = {}
 
     def add(self, action: dict) -> None:
-        path = unquote(action["path"])
+        path = _unquote(action["path"])
         self.files[path] = DataFile(path, dict(action.get("partitionValues") or {}), int(action.get("size") or 0),
                                     _stats(action.get("stats")))
 
     def remove(self, action: dict) -> None:
-        self.files.pop(unquote(action["path"]), None)
+        self.files.pop(_unquote(action["path"]), None)
 
     def check(self, action: dict, where: str) -> None:
         protocol = action.get("protocol")
@@ -206,6 +212,8 @@ def _read_commits(files: LogFiles, versions: list[int]) -> list[list[dict]]:
     names = [f"{v:020d}.json" for v in versions]
     if files.fs is None or len(names) < 2:
         return [_actions(files.read(n)) for n in names]
+    from concurrent.futures import ThreadPoolExecutor  # remote logs only
+
     with ThreadPoolExecutor(min(_READ_THREADS, len(names))) as pool:
         return [_actions(data) for data in pool.map(files.read, names)]
 
@@ -215,7 +223,7 @@ _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 64
 
 
-def snapshot(files: LogFiles, version: int | None = None, timestamp: datetime | None = None) -> Snapshot | None:
+def snapshot(files: LogFiles, version: int | None = None, timestamp=None) -> Snapshot | None:
     """The files of ``version`` (default: the newest, or the newest at ``timestamp``); None if
     there is no table. A version no longer in the log is a WarehouseError."""
     commits, checkpoints = _versions(files.names())
@@ -275,8 +283,10 @@ def commit_infos(files: LogFiles) -> list[dict]:
     return infos
 
 
-def version_at(files: LogFiles, timestamp: datetime, commits: list[int] | None = None) -> int:
-    """The newest version committed at or before ``timestamp``."""
+def version_at(files: LogFiles, timestamp, commits: list[int] | None = None) -> int:
+    """The newest version committed at or before ``timestamp`` (a datetime)."""
+    from datetime import timezone
+
     if timestamp.tzinfo is None:
         timestamp = timestamp.replace(tzinfo=timezone.utc)
     millis = timestamp.timestamp() * 1000

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from nx import delta_log, settings
 from nx.errors import UsageError, WarehouseError
@@ -26,11 +25,11 @@ class AsOf:
     """Which version of each table to read: a time (every table), one version number (every
     table read), or versions by table; nothing given means the newest."""
 
-    timestamp: datetime | None = None
+    timestamp: object = None  # a datetime
     version: int | None = None
     versions: tuple[tuple[str, int], ...] = ()
 
-    def of(self, table: str) -> tuple[int | None, datetime | None]:
+    def of(self, table: str) -> tuple:
         chosen = dict(self.versions)
         if table in chosen:
             return chosen[table], None
@@ -53,6 +52,8 @@ def parse_as_of(text: str | None) -> AsOf | None:
                 raise UsageError(f"--as-of {text!r}: give TABLE=VERSION pairs of known tables, e.g. explanations=3")
             versions.append((table.strip(), int(version)))
         return AsOf(versions=tuple(versions))
+    from datetime import datetime
+
     try:
         return AsOf(timestamp=datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
@@ -154,6 +155,8 @@ def at(root: Root, as_of) -> Root:
         return root
     if isinstance(as_of, bool):
         raise UsageError("as_of: give a version, a time or TABLE=VERSION pairs")
+    from datetime import datetime
+
     if isinstance(as_of, int):
         as_of = AsOf(version=as_of)
     elif isinstance(as_of, datetime):
