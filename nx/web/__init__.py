@@ -3,15 +3,20 @@
 - ``create_app(warehouse, ...)``: the Starlette app (``app.py``): neuron pages, home with
   search and layer statistics, run comparison, named queries and a SQL box, each with a
   JSON twin (the same URL with ``.json``, or under ``/api/``);
-- ``serve(warehouse, host, port, ...)``: runs it with uvicorn (what ``nx serve`` calls).
+- ``serve(warehouse, host, port, ...)``: binds the port (``AddressInUse``, exit 3, when it
+  cannot), says where the viewer is, and runs it with uvicorn (what ``nx serve`` calls).
 
 Pages are server-rendered (Jinja2) with a little JavaScript; pictures use Plotly's
 JavaScript served from the installed ``plotly`` package (no CDN, no Node build).
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 import sys
+
+from nx.errors import ExitCode, NxError, UsageError
 
 LOOPBACK_HOSTS = ("localhost",)
 
@@ -40,6 +45,10 @@ def serve(warehouse=None, host: str = "127.0.0.1", port: int = 8000, *, workers:
 
     say = log or (lambda message: print(message, file=sys.stderr))
     app = create_app(warehouse, workers=workers, query_timeout=query_timeout)
+    # Bound before the address is announced: a busy port is an error here, not a URL that
+    # answers with another process's warehouse. Port 0 takes a free one, announced as it is.
+    sock = listen_socket(host, port)
+    port = sock.getsockname()[1]
     if not is_loopback(host):
         say(f"warning: serving on {host}: anyone who can reach this machine on port {port} can read the "
             "warehouse through the viewer (read-only). Use the default 127.0.0.1 to keep it local.")
@@ -52,8 +61,42 @@ def serve(warehouse=None, host: str = "127.0.0.1", port: int = 8000, *, workers:
 
         threading.Timer(1.0, webbrowser.open, (url,)).start()
     # limit_concurrency: past it uvicorn answers 503 at once instead of holding sockets and memory.
-    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=200, timeout_keep_alive=5,
-                access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=200,
+                            timeout_keep_alive=5, access_log=False)
+    with sock:
+        uvicorn.Server(config).run(sockets=[sock])
 
 
-__all__ = ["create_app", "serve", "is_loopback"]
+class AddressInUse(NxError):
+    """The viewer cannot listen on the address asked for (a busy port, a foreign address)."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)``, or AddressInUse saying why not, in one line."""
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be 0-65535 (0: a free one), not {port}")
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise AddressInUse(f"cannot listen on {shown}: {host!r} is not an address of this machine ({exc.strerror})") \
+            from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # What uvicorn sets: a restarted viewer need not wait for the last one's closed connections.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(f"port {port} of {host} is in use by another program (another nx serve?): stop it, "
+                               "or choose another port with --port (--port 0 picks a free one)") from None
+        raise AddressInUse(f"cannot listen on {shown}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+__all__ = ["create_app", "serve", "is_loopback", "listen_socket", "AddressInUse"]

@@ -2,8 +2,11 @@
 and the viewer over an az:// warehouse (Azurite)."""
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -36,11 +39,60 @@ def test_a_missing_warehouse_is_one_line_and_exit_3(tmp_path):
                                           ("0.0.0.0", True), ("192.0.2.10", True)])
 def test_exposing_the_viewer_warns(sample_warehouse, monkeypatch, host, warned):
     calls, lines = [], []
-    monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append(options))
+    monkeypatch.setattr("nx.web.listen_socket", lambda host, port: FakeSocket(port))
+    monkeypatch.setattr("uvicorn.Server.run", lambda server, sockets: calls.append((server.config, sockets)))
     nx.web.serve(sample_warehouse, host=host, port=8123, log=lines.append)
-    assert calls[0]["host"] == host and calls[0]["port"] == 8123
+    assert calls[0][0].host == host and calls[0][1][0].getsockname()[1] == 8123
     assert any("warning" in line for line in lines) == warned
     assert any("http://" in line and ":8123/" in line for line in lines)
+
+
+class FakeSocket:
+    def __init__(self, port):
+        self.port = port
+
+    def getsockname(self):
+        return ("", self.port)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def test_a_busy_port_is_one_line_and_exit_3_before_any_url(sample_warehouse):
+    with socket.socket() as other:  # another program listening on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        failed = subprocess.run([sys.executable, "-m", "nx", "serve", "-w", sample_warehouse, "--port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 3
+    assert failed.stderr.count("\n") == 1 and f"port {port} of 127.0.0.1 is in use" in failed.stderr
+    assert "http://" not in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_port_0_announces_the_port_it_got(sample_warehouse):
+    server = subprocess.Popen([sys.executable, "-m", "nx", "serve", "-w", sample_warehouse, "--port", "0"],
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = server.stderr.readline()
+        found = re.search(r"at http://127\.0\.0\.1:(\d+)/ ", line)
+        assert found and int(found.group(1)) > 0, line
+        url = f"http://127.0.0.1:{found.group(1)}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"{url}/index.json", timeout=30)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the announced port never answered"
+                time.sleep(0.1)
+        assert answer.status_code == 200 and answer.json()["runs"]
+    finally:
+        server.terminate()
+        server.wait(20)
 
 
 @pytest.mark.azurite
