@@ -1,37 +1,59 @@
-"""The ``nx`` command: a thin typer app over the library API, with the same words.
+"""The ``nx`` command: a thin click app over the library API, with the same words.
 
 Each command parses its options, makes one library call and renders the result. Errors
 that are the user's (NxError) become one line on stderr and a documented exit code:
 0 ok, 1 failed (query rejected, files not ingested, neurons failed), 2 usage,
 3 source/warehouse/server unreachable, 130 interrupted.
+
+The command line is click's own, not typer's: typer coerces every value through pydantic,
+whose import alone costs about 110 ms, and ``nx sql``'s start-up is a contract (within 1.5x a
+bare ``python -c "import duckdb; ..."``; tests/queries/test_import_hygiene.py). Every value is
+shown by what it is (SQL, LAYERS, PATH), never by a Python type.
 """
 from __future__ import annotations
 
 import functools
 import sys
 import warnings
-from typing import List, Optional
 
-import typer
+import click
 
 from nx.errors import ExitCode, NxError
 
-app = typer.Typer(
-    name="nx",
-    help="A columnar warehouse and query tool for OpenAI's automated-interpretability neuron data.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+Exit = click.exceptions.Exit
 
 
+class Commands(click.Group):
+    """nx's commands, listed in the order they are declared (ingest first), not alphabetically."""
 
-@app.callback(invoke_without_command=True)
-def _group(
-    context: typer.Context,
-    version: bool = typer.Option(False, "--version", help="Print nx's version and exit."),
-) -> None:
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+class AtLeast(click.ParamType):
+    """An int or float no lower than ``low``: "-1 is not greater than or equal to 0" otherwise."""
+
+    def __init__(self, kind: type, low: float, high: float | None = None):
+        self.kind, self.low, self.high = kind, low, high
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+        if number < self.low:
+            self.fail(f"{value} is not greater than or equal to {self.low}", param, ctx)
+        if self.high is not None and number > self.high:
+            self.fail(f"{value} is not less than or equal to {self.high}", param, ctx)
+        return number
+
+
+@click.group(name="nx", cls=Commands, invoke_without_command=True, no_args_is_help=True,
+             context_settings={"max_content_width": 100})
+@click.option("--version", is_flag=True, help="Print nx's version and exit.")
+@click.pass_context
+def app(context: click.Context, version: bool) -> None:
     """nx: OpenAI's public neuron-explainer data as a Parquet warehouse you can query.
 
     Start with `nx ingest --all`, then `nx sql "select ..."`, `nx query --list` or `nx show LAYER NEURON`.
@@ -40,14 +62,37 @@ def _group(
         from nx import __version__
 
         print(__version__)
-        raise typer.Exit(0)
+        raise Exit(0)
     if context.invoked_subcommand is None:
         print(context.get_help())
-        raise typer.Exit(0)
+        raise Exit(0)
 
 
 WAREHOUSE_HELP = "Warehouse root: a directory or az://ACCOUNT/CONTAINER/path. [env: NX_WAREHOUSE; default: ./nx-warehouse]"
 MODEL_HELP = "Model partition: gpt2-xl, gpt2-small, or a name of your own."
+FORMAT_HELP = ("Output format: table, csv, json or parquet. [default: from the -o suffix; else table on a "
+               "terminal, csv when piped]")
+OUTPUT_HELP = "Write the result to FILE (atomically) instead of stdout."
+MAX_ROWS_HELP = "Rows drawn in table format (the row count is always shown).  [default: 40]"
+AS_OF_HELP = ("Read the tables as they were: a version number (of every table read), TABLE=VERSION pairs "
+              "(explanations=3,runs=2), or a time (2026-12-01T15:30:00Z). nx history lists them.")
+TABLES_HELP = "Tables to work on. [default: every table of the warehouse]"
+
+warehouse_option = click.option("--warehouse", "-w", metavar="PATH", help=WAREHOUSE_HELP)
+model_option = click.option("--model", default="gpt2-xl", metavar="MODEL", help=MODEL_HELP, show_default=True)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+json_option = click.option("--json", "json_report", is_flag=True, help="Print the report as JSON instead of a summary.")
+
+
+def result_options(command):
+    """-w, --format, --output and --max-rows: the options of every command that prints rows."""
+    for option in reversed((
+            warehouse_option,
+            click.option("--format", "-f", "fmt", metavar="FORMAT", help=FORMAT_HELP),
+            click.option("--output", "-o", metavar="FILE", help=OUTPUT_HELP),
+            click.option("--max-rows", default=40, type=AtLeast(int, 0), metavar="N", help=MAX_ROWS_HELP))):
+        command = option(command)
+    return command
 
 
 def handles_errors(command=None, *, stop_after: float | None = None):
@@ -68,19 +113,19 @@ def handles_errors(command=None, *, stop_after: float | None = None):
             warnings.showwarning = one_line_for_nx(warnings.showwarning)
             try:
                 return command(*args, **kwargs)
-            except typer.Exit:
+            except (Exit, click.ClickException):
                 raise
             except (Exception, KeyboardInterrupt) as exc:
                 # A Ctrl-C inside a running DuckDB query comes out as DuckDB's error, not KeyboardInterrupt.
                 if interrupts.seen.is_set() or isinstance(exc, KeyboardInterrupt):
                     interrupts.tell()
-                    raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+                    raise Exit(int(ExitCode.INTERRUPTED)) from None
                 if isinstance(exc, NxError):
                     error_line(str(exc))
-                    raise typer.Exit(int(exc.exit_code)) from None
+                    raise Exit(int(exc.exit_code)) from None
                 if isinstance(exc, BrokenPipeError):
                     sys.stderr.close()
-                    raise typer.Exit(0) from None
+                    raise Exit(0) from None
                 raise
 
     return wrapper
@@ -88,25 +133,26 @@ def handles_errors(command=None, *, stop_after: float | None = None):
 
 # -- ingest ----------------------------------------------------------------------------------
 @app.command()
+@click.argument("kinds", nargs=-1, metavar="[KIND]...")
+@click.option("--all", "all_kinds", is_flag=True, help="Ingest all five kinds.")
+@click.option("--source", envvar="NX_SOURCE", metavar="PATH|URL",
+              help="Source root in the public layout: a directory, https:// URL or az://ACCOUNT/CONTAINER/path. "
+                   "[env: NX_SOURCE; default: OpenAI's public bucket for --model]")
+@warehouse_option
+@click.option("--model", default="gpt2-xl", metavar="MODEL", show_default=True,
+              help=MODEL_HELP + " gpt2-small reads OpenAI's GPT-2 Small release.")
+@click.option("--layers", metavar="LAYERS", help="Layers, as ranges and lists: 0-3,7. [default: all, found by "
+                                                 "listing the source]")
+@click.option("--neurons", metavar="NEURONS", help="Neurons in each layer, as ranges and lists: 0-99. [default: all]")
+@click.option("--workers", "-j", type=int, metavar="N", help="Worker processes. [default: all cores]")
+@json_option
+@quiet_option
 @handles_errors
-def ingest(
-    kinds: Optional[List[str]] = typer.Argument(
-        None, help="Kinds to ingest: collated-activations, explanations, related-neurons, token-lookups, "
-                   "token-weights. Give --all instead for all five."),
-    all_kinds: bool = typer.Option(False, "--all", help="Ingest all five kinds."),
-    source: Optional[str] = typer.Option(
-        None, "--source", envvar="NX_SOURCE",
-        help="Source root in the public layout: a directory, https:// URL or az://ACCOUNT/CONTAINER/path. "
-             "[default: OpenAI's public bucket for --model]"),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP + " gpt2-small reads OpenAI's GPT-2 Small release."),
-    layers: Optional[str] = typer.Option(None, "--layers", help="Layers, as ranges and lists: 0-3,7. [default: all, found by listing the source]"),
-    neurons: Optional[str] = typer.Option(None, "--neurons", help="Neurons in each layer, as ranges and lists: 0-99. [default: all]"),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes. [default: all cores]"),
-    json_report: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a summary."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-):
+def ingest(kinds, all_kinds, source, warehouse, model, layers, neurons, workers, json_report, quiet):
     """Flatten the public JSON files into the warehouse's Parquet tables.
+
+    KIND: collated-activations, explanations, related-neurons, token-lookups or
+    token-weights; or give --all for all five.
 
     Resumable and idempotent: files already ingested (and unchanged) are skipped, so an
     interrupted run is finished by running it again. Missing and malformed files are logged
@@ -118,45 +164,37 @@ def ingest(
     from nx.render import RichProgress
 
     if not kinds and not all_kinds:
-        raise typer.BadParameter("name one or more kinds, or give --all", param_hint="KINDS")
+        raise click.BadParameter("name one or more kinds, or give --all", param_hint="KIND")
     if kinds and all_kinds:
-        raise typer.BadParameter("give kinds or --all, not both", param_hint="KINDS")
+        raise click.BadParameter("give kinds or --all, not both", param_hint="KIND")
     progress = NullProgress() if quiet else RichProgress("files", ("ok", "missing", "malformed"))
     _note_migration(warehouse)
-    report = nx.ingest.run(None if all_kinds else kinds, source=source, warehouse=warehouse, model=model,
+    report = nx.ingest.run(None if all_kinds else list(kinds), source=source, warehouse=warehouse, model=model,
                            layers=layers, neurons=neurons, workers=workers, progress=progress)
-    if json_report:
+    _print_report(report, json_report)
+    raise Exit(int(ExitCode.OK if report.complete else ExitCode.FAILED))
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
         import json
 
         print(json.dumps(report.asdict(), indent=2))
     else:
         print(report)
-    raise typer.Exit(int(ExitCode.OK if report.complete else ExitCode.FAILED))
 
 
-# -- query commands (sql, query, show, export) are defined below ----------------------------
-# QUERY-COMMANDS (nx sql, nx query, nx show, nx export: the query layer, nx/queries)
-FORMAT_HELP = ("Output format: table, csv, json or parquet. [default: from the -o suffix; else table on a "
-               "terminal, csv when piped]")
-OUTPUT_HELP = "Write the result to FILE (atomically) instead of stdout."
-MAX_ROWS_HELP = "Rows drawn in table format (the row count is always shown)."
-AS_OF_HELP = ("Read the tables as they were: a version number (of every table read), TABLE=VERSION pairs "
-              "(explanations=3,runs=2), or a time (2026-12-01T15:30:00Z). nx history lists them.")
-
-
+# -- query commands (sql, query, show, export) -----------------------------------------------
 @app.command()
+@click.argument("statement", metavar="SQL")
+@result_options
+@click.option("--as-of", metavar="VERSION|TIME", help=AS_OF_HELP)
 @handles_errors(stop_after=1.0)
-def sql(
-    statement: str = typer.Argument(
-        ..., help="One SELECT or EXPLAIN statement over the views: one per table, plus activations, "
-                  "best_explanations and neuron_summary. '-' reads it from stdin."),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
-    max_rows: int = typer.Option(40, "--max-rows", min=0, help=MAX_ROWS_HELP),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help=AS_OF_HELP),
-):
+def sql(statement, warehouse, fmt, output, max_rows, as_of):
     """Run one read-only SQL statement against the warehouse (local or az://).
+
+    SQL: one SELECT or EXPLAIN statement over the views (one per table, plus activations,
+    best_explanations and neuron_summary; show tables lists them); '-' reads it from stdin.
 
     Only SELECT and EXPLAIN are admitted, and only the warehouse's files can be read: nx sql
     never modifies anything. A filter on model, run or layer reads only those partitions.
@@ -170,28 +208,31 @@ def sql(
     emit(nx.queries.sql(text, warehouse, arrow=fmt == "parquet", as_of=as_of), fmt, output, max_rows=max_rows)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
+@click.argument("name", required=False, metavar="[NAME]")
+@click.option("--list", "list_queries", is_flag=True, help="List the named queries with their parameters.")
+@result_options
+@click.option("--help", "show_help", is_flag=True, help="Show this message (after NAME: the query's own) and exit.")
+@click.pass_context
 @handles_errors(stop_after=1.0)
-def query(
-    ctx: typer.Context,
-    name: Optional[str] = typer.Argument(None, help="The named query, then its parameters: --NAME VALUE ..."),
-    list_queries: bool = typer.Option(False, "--list", help="List the named queries with their parameters."),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
-    max_rows: int = typer.Option(40, "--max-rows", min=0, help=MAX_ROWS_HELP),
-):
+def query(ctx, name, list_queries, warehouse, fmt, output, max_rows, show_help):
     """Run a named query: nx query top-explained --min-score 0.9.
 
-    Named queries are .sql files with a header naming their parameters and defaults: nx's own,
-    then <warehouse>/_queries/*.sql, then $NX_QUERIES/*.sql. Yours add to nx's and cannot replace
-    them: a file named like one of nx's, or one that cannot be read, is skipped with a warning.
+    NAME is the query; its parameters follow as --PARAM VALUE (nx query NAME --help lists
+    them). Named queries are .sql files with a header naming their parameters and defaults:
+    nx's own, then <warehouse>/_queries/*.sql, then $NX_QUERIES/*.sql. Yours add to nx's and
+    cannot replace them: a file named like one of nx's, or one that cannot be read, is skipped
+    with a warning.
     """
     import nx.queries
     from nx.errors import UsageError
-    from nx.queries.named import describe, listing, params_from_args
+    from nx.queries.named import describe, listing, params_from_args, usage
     from nx.queries.render import choose_format, emit
 
+    if show_help:
+        print(usage(nx.queries.named_queries(warehouse), name, ctx.get_help()) if name else ctx.get_help())
+        return
     fmt = choose_format(fmt, output, sys.stdout.isatty())
     if list_queries:
         if name or ctx.args:
@@ -206,15 +247,15 @@ def query(
 
 
 @app.command()
+@click.argument("layer", type=int, metavar="LAYER")
+@click.argument("neuron", type=int, metavar="NEURON")
+@model_option
+@warehouse_option
+@click.option("--records", default=5, type=AtLeast(int, 0), metavar="N", help="Top activation records shown.",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print everything nx.neuron() returns, as JSON.")
 @handles_errors
-def show(
-    layer: int = typer.Argument(..., help="The neuron's layer."),
-    neuron: int = typer.Argument(..., help="The neuron's index in its layer."),
-    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    records: int = typer.Option(5, "--records", min=0, help="Top activation records shown."),
-    as_json: bool = typer.Option(False, "--json", help="Print everything nx.neuron() returns, as JSON."),
-):
+def show(layer, neuron, model, warehouse, records, as_json):
     """Print a neuron card: explanations with all scores, top activation records shaded by
     activation, lookup-table and weight-based tokens, related neurons with their explanations."""
     import nx.queries.neuron
@@ -228,69 +269,70 @@ def show(
 
 
 @app.command()
+@click.argument("kinds", nargs=-1, metavar="[KIND]...")
+@click.option("--all", "all_kinds", is_flag=True, help="Export all five kinds.")
+@click.option("--to", required=True, metavar="PATH", help="Directory to write the public JSON layout into.")
+@warehouse_option
+@model_option
+@click.option("--layers", metavar="LAYERS", help="Layers, as ranges and lists: 0-3,7. [default: all]")
+@click.option("--neurons", metavar="NEURONS", help="Neurons in each layer: 0-99. [default: all]")
+@quiet_option
 @handles_errors
-def export(
-    kinds: Optional[List[str]] = typer.Argument(
-        None, help="Kinds to export: collated-activations, explanations, related-neurons, token-lookups, "
-                   "token-weights. Give --all instead for all five."),
-    all_kinds: bool = typer.Option(False, "--all", help="Export all five kinds."),
-    to: str = typer.Option(..., "--to", help="Directory to write the public JSON layout into."),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP),
-    layers: Optional[str] = typer.Option(None, "--layers", help="Layers, as ranges and lists: 0-3,7. [default: all]"),
-    neurons: Optional[str] = typer.Option(None, "--neurons", help="Neurons in each layer: 0-99. [default: all]"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-):
+def export(kinds, all_kinds, to, warehouse, model, layers, neurons, quiet):
     """Write tables back to the public JSON layout: the same paths and the same JSON as the
-    source (dataclass_name keys included), for every file logged 'ok' at ingest."""
+    source (dataclass_name keys included), for every file logged 'ok' at ingest.
+
+    KIND: collated-activations, explanations, related-neurons, token-lookups or
+    token-weights; or give --all for all five.
+    """
     from nx.json_export import export as export_files
     from nx.progress import NullProgress
     from nx.render import RichProgress
 
     if bool(kinds) == all_kinds:
-        raise typer.BadParameter("name one or more kinds, or give --all", param_hint="KINDS")
+        raise click.BadParameter("name one or more kinds, or give --all", param_hint="KIND")
     progress = NullProgress() if quiet else RichProgress("files")
-    report = export_files(None if all_kinds else kinds, to=to, warehouse=warehouse, model=model,
+    report = export_files(None if all_kinds else list(kinds), to=to, warehouse=warehouse, model=model,
                           layers=layers, neurons=neurons, progress=progress)
     print(report)
 
+
 # -- explain --------------------------------------------------------------------------------
 @app.command()
+@click.option("--layers", required=True, metavar="LAYERS", help="Layers to explain, as ranges and lists: 9 or 0-3,7.")
+@click.option("--neurons", metavar="NEURONS",
+              help="Neurons in each layer: 6236,100-120. [default: every neuron with activation records]")
+@click.option("--run", required=True, metavar="NAME", help="Name of the run: its explanations are written under "
+                                                           "run=NAME. Re-running the same command resumes it.")
+@click.option("--explainer-model", required=True, metavar="MODEL", help="Model that writes the explanations.")
+@click.option("--simulator-model", required=True, metavar="MODEL", help="Model that simulates activations from them.")
+@click.option("--explainer", default="token-activations", metavar="KIND", show_default=True,
+              help="token-activations (the paper's: top records as token/0-10 activation pairs) or token-lookup "
+                   "(the neuron's token lookup table).")
+@click.option("--simulator", default="all-at-once", metavar="KIND", show_default=True,
+              help="all-at-once (the paper's: completions with echo + logprobs, e.g. vLLM, llama.cpp), chat-logprobs "
+                   "(chat models with top_logprobs: expected value of the 0-10 digits) or sampling (any chat model: "
+                   "parses sampled numbers).")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", metavar="URL",
+              help="OpenAI-compatible server, e.g. http://localhost:8000/v1. The key comes from OPENAI_API_KEY only. "
+                   "[env: OPENAI_BASE_URL]")
+@click.option("--concurrency", default=8, type=int, metavar="N", show_default=True, help="Requests in flight at once.")
+@click.option("--calibrate", is_flag=True, help="Calibrate simulations linearly on the paper's calibration split "
+                                                "before scoring.")
+@click.option("--timeout", default=60.0, type=float, metavar="SECONDS", show_default=True,
+              help="Seconds for each request's whole reply (connect, first and last byte; a trickle too) before it "
+                   "is retried.")
+@click.option("--max-retries", default=5, type=int, metavar="N", show_default=True,
+              help="Retries of a request after 429, 5xx, timeouts and dropped connections.")
+@click.option("--batch-size", default=16, type=int, metavar="N", show_default=True,
+              help="Neurons written per batch (a crash loses at most the batch in flight).")
+@warehouse_option
+@model_option
+@json_option
+@quiet_option
 @handles_errors
-def explain(
-    layers: str = typer.Option(..., "--layers", help="Layers to explain, as ranges and lists: 9 or 0-3,7."),
-    neurons: Optional[str] = typer.Option(
-        None, "--neurons", help="Neurons in each layer: 6236,100-120. [default: every neuron with activation records]"),
-    run: str = typer.Option(..., "--run", help="Name of the run: its explanations are written under run=NAME. "
-                                               "Re-running the same command resumes it."),
-    explainer_model: str = typer.Option(..., "--explainer-model", help="Model that writes the explanations."),
-    simulator_model: str = typer.Option(..., "--simulator-model", help="Model that simulates activations from them."),
-    explainer: str = typer.Option(
-        "token-activations", "--explainer",
-        help="token-activations (the paper's: top records as token/0-10 activation pairs) or token-lookup "
-             "(the neuron's token lookup table)."),
-    simulator: str = typer.Option(
-        "all-at-once", "--simulator",
-        help="all-at-once (the paper's: completions with echo + logprobs, e.g. vLLM, llama.cpp), chat-logprobs "
-             "(chat models with top_logprobs: expected value of the 0-10 digits) or sampling (any chat model: "
-             "parses sampled numbers)."),
-    base_url: Optional[str] = typer.Option(
-        None, "--base-url", envvar="OPENAI_BASE_URL",
-        help="OpenAI-compatible server, e.g. http://localhost:8000/v1. The key comes from OPENAI_API_KEY only."),
-    concurrency: int = typer.Option(8, "--concurrency", help="Requests in flight at once."),
-    calibrate: bool = typer.Option(False, "--calibrate", help="Calibrate simulations linearly on the paper's "
-                                                             "calibration split before scoring."),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds for each request's whole reply (connect, first "
-                                                          "and last byte; a trickle too) before it is retried."),
-    max_retries: int = typer.Option(5, "--max-retries", help="Retries of a request after 429, 5xx, timeouts and "
-                                                             "dropped connections."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Neurons written per batch (a crash loses at most "
-                                                            "the batch in flight)."),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    model: str = typer.Option("gpt2-xl", "--model", help=MODEL_HELP),
-    json_report: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a summary."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-):
+def explain(layers, neurons, run, explainer_model, simulator_model, explainer, simulator, base_url, concurrency,
+            calibrate, timeout, max_retries, batch_size, warehouse, model, json_report, quiet):
     """Generate, simulate and score new explanations; write them back as run NAME.
 
     Scores follow the paper: pooled ev-correlation, r-squared and absolute-deviation scores on
@@ -312,25 +354,19 @@ def explain(
         simulator_model=simulator_model, explainer=explainer, simulator=simulator, base_url=base_url,
         concurrency=concurrency, calibrate=calibrate, timeout=timeout, max_retries=max_retries,
         batch_size=batch_size, progress=progress)
-    if json_report:
-        import json
+    _print_report(report, json_report)
+    raise Exit(int(ExitCode.FAILED if report.failed or report.stopped else ExitCode.OK))
 
-        print(json.dumps(report.asdict(), indent=2))
-    else:
-        print(report)
-    raise typer.Exit(int(ExitCode.FAILED if report.failed or report.stopped else ExitCode.OK))
 
 # -- table maintenance (compact, vacuum, history, migrate) ----------------------------------
-TABLES_HELP = "Tables to work on. [default: every table of the warehouse]"
-
-
 @app.command()
+@click.argument("tables", nargs=-1, metavar="[TABLE]...")
+@warehouse_option
 @handles_errors
-def compact(
-    tables: Optional[List[str]] = typer.Argument(None, metavar="[TABLE]...", help=TABLES_HELP),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-):
+def compact(tables, warehouse):
     """Merge each table's small files into a few sorted by (layer, neuron).
+
+    TABLE: the tables to work on. [default: every table of the warehouse]
 
     nx ingest and nx explain do this when they finish; run it after an interrupted run. One
     commit per table that changes no data; the files it replaces stay readable (nx sql
@@ -342,17 +378,17 @@ def compact(
 
 
 @app.command()
+@click.argument("tables", nargs=-1, metavar="[TABLE]...")
+@warehouse_option
+@click.option("--retention-hours", default=168.0, type=AtLeast(float, 0), metavar="HOURS", show_default=True,
+              help="Keep files that a version younger than this still reads (time travel with --as-of). "
+                   "Files no commit ever referenced (left by a killed writer) older than this go too.")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
 @handles_errors
-def vacuum(
-    tables: Optional[List[str]] = typer.Argument(None, metavar="[TABLE]...", help=TABLES_HELP),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    retention_hours: float = typer.Option(
-        168, "--retention-hours", min=0,
-        help="Keep files that a version younger than this still reads (time travel with --as-of). "
-             "Files no commit ever referenced (left by a killed writer) older than this go too."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be removed; remove nothing."),
-):
+def vacuum(tables, warehouse, retention_hours, dry_run):
     """Delete data files no version within the retention reads, and files never committed.
+
+    TABLE: the tables to work on. [default: every table of the warehouse]
 
     A version older than the retention can no longer be read with --as-of afterwards. A
     retention of 0 also removes what a writer running right now has written but not yet
@@ -364,15 +400,13 @@ def vacuum(
 
 
 @app.command()
+@click.argument("table", required=False, metavar="[TABLE]")
+@result_options
 @handles_errors
-def history(
-    table: Optional[str] = typer.Argument(None, metavar="[TABLE]", help="One table. [default: all]"),
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help=OUTPUT_HELP),
-    max_rows: int = typer.Option(40, "--max-rows", min=0, help=MAX_ROWS_HELP),
-):
+def history(table, warehouse, fmt, output, max_rows):
     """List the commits of the warehouse's tables, newest first: what wrote each version.
+
+    TABLE: one table. [default: all]
 
     Each commit carries the command that made it (ingest, explain, compact, migrate), nx's
     version and its source, run or counts. Query a past state with nx sql --as-of VERSION
@@ -392,10 +426,9 @@ def history(
 
 
 @app.command()
+@warehouse_option
 @handles_errors
-def migrate(
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-):
+def migrate(warehouse):
     """Convert a warehouse written by an older nx (plain Parquet) into Delta tables, in place.
 
     Every row is kept. Safe to interrupt and run again; nx ingest and nx explain do it on
@@ -406,7 +439,7 @@ def migrate(
     print(conversion.migrate(maintenance.open_warehouse(warehouse)))
 
 
-def _note_migration(warehouse: Optional[str]) -> None:
+def _note_migration(warehouse: str | None) -> None:
     """Say so on stderr when a writer is about to convert an older nx's tables."""
     from nx import migrate as conversion
     from nx.render import note
@@ -417,28 +450,29 @@ def _note_migration(warehouse: Optional[str]) -> None:
         note(f"converting {', '.join(older)} from an older nx's layout (plain Parquet) to Delta tables first")
 
 
-def _tables(names: Optional[List[str]]) -> Optional[List[str]]:
+def _tables(names: tuple[str, ...]) -> list[str] | None:
     from nx.schema import TABLES
 
-    for name in names or []:
+    for name in names:
         if name not in TABLES:
-            raise typer.BadParameter(f"unknown table {name!r}; tables: {', '.join(TABLES)}", param_hint="TABLE")
-    return list(names) if names else None
+            raise click.BadParameter(f"unknown table {name!r}; tables: {', '.join(TABLES)}", param_hint="TABLE")
+    return list(names) or None
 
 
 # -- serve ----------------------------------------------------------------------------------
 @app.command()
+@warehouse_option
+@click.option("--port", "-p", default=8000, type=int, metavar="PORT", show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", metavar="ADDRESS", show_default=True,
+              help="Address to listen on. Anything but loopback exposes the warehouse to the network (a warning "
+                   "says so).")
+@click.option("--workers", default=4, type=AtLeast(int, 1, 64), metavar="N", show_default=True,
+              help="Queries run at once; more wait their turn.")
+@click.option("--query-timeout", default=10.0, type=AtLeast(float, 0.1), metavar="SECONDS", show_default=True,
+              help="Seconds a query may run before it is stopped with a clear message.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the viewer in a web browser.")
 @handles_errors
-def serve(
-    warehouse: Optional[str] = typer.Option(None, "--warehouse", "-w", help=WAREHOUSE_HELP),
-    port: int = typer.Option(8000, "--port", "-p", help="Port to listen on."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but loopback exposes "
-                                                         "the warehouse to the network (a warning says so)."),
-    workers: int = typer.Option(4, "--workers", min=1, max=64, help="Queries run at once; more wait their turn."),
-    query_timeout: float = typer.Option(10.0, "--query-timeout", min=0.1,
-                                        help="Seconds a query may run before it is stopped with a clear message."),
-    open_browser: bool = typer.Option(False, "--open", help="Open the viewer in a web browser."),
-):
+def serve(warehouse, port, host, workers, query_timeout, open_browser):
     """Start the neuron viewer, a local web app over the warehouse (local or az://), read-only.
 
     Neuron pages with every pane of OpenAI's viewer, search, layer statistics, run comparison

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from nx.cli import app
 
@@ -85,7 +85,13 @@ def test_negative_counts_are_usage_errors(warehouse, args):
     assert "Traceback" not in result.stderr and "greater than or equal to 0" in result.stderr
 
 
-def test_help_after_a_query_name_prints_the_help(warehouse):
-    result = nx("query", "top-explained", "--help")
-    assert result.exit_code == 0 and result.stdout.startswith("Usage: nx query ")
-    assert "cannot replace" in " ".join(result.stdout.split())
+def test_help_after_a_query_name_prints_that_querys_help(warehouse):
+    result = nx("query", "top-explained", "--help", "-w", warehouse)
+    assert result.exit_code == 0 and result.stdout.startswith("Usage: nx query top-explained ")
+    text = " ".join(result.stdout.split())
+    assert "Explanations scoring at least min_score" in text and "--min-score NUMBER (default 0.8)" in text
+    assert "--model TEXT (default gpt2-xl)" in text and "--format FORMAT" in text  # then nx query's options
+    general = nx("query", "--help")
+    assert general.exit_code == 0 and "cannot replace" in " ".join(general.stdout.split())
+    unknown = nx("query", "no-such-query", "--help", "-w", warehouse)
+    assert (unknown.exit_code, unknown.stdout) == (2, "") and "no named query 'no-such-query'" in unknown.stderr

@@ -40,6 +40,7 @@ WAREHOUSE_QUERIES = "_queries"
 # Options of nx query and nx.query's own arguments (--help too: click would take it).
 RESERVED = ("name", "warehouse", "arrow", "format", "output", "list", "max_rows", "help")
 TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "bool": "true|false"}  # what --help shows
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 _INT64 = (-2**63, 2**63 - 1)  # what DuckDB binds a Python int as; larger fails deep in the query
 # Names a command line and a viewer URL (/queries/NAME) can carry: no leading dash, no spaces or slashes.
@@ -59,7 +60,7 @@ class Param:
     help: str
 
     def describe(self) -> str:
-        option = f"--{self.name.replace('_', '-')} {self.type.upper()}"
+        option = f"--{self.name.replace('_', '-')} {METAVARS[self.type]}"
         if self.required:
             return f"{option} (required)"
         return f"{option} (default {'null' if self.default is None else self.default})"
@@ -255,6 +256,23 @@ def describe(queries: dict[str, NamedQuery]) -> str:
             lines.append(f"      {param.describe():<40} {param.help}".rstrip())
         lines.append("")
     return "\n".join(lines)
+
+
+def usage(queries: dict[str, NamedQuery], name: str, command_help: str) -> str:
+    """``nx query NAME --help``: the query's description and parameters, then the options of
+    ``nx query`` itself (the ``Options:`` part of ``command_help``)."""
+    if name not in queries:
+        raise UsageError(f"no named query {name!r}; queries: {', '.join(queries)} (see nx query --list)")
+    query = queries[name]
+    lines = [f"Usage: nx query {name} [--PARAM VALUE]... [OPTIONS]", ""]
+    if query.description:
+        lines += [f"  {query.description}", ""]
+    if not query.builtin:
+        lines += [f"  A user query, from {query.origin}.", ""]
+    lines.append("Parameters:" if query.params else "Parameters: none")
+    lines += [f"  {param.describe():<40} {param.help}".rstrip() for param in query.params]
+    options = command_help[command_help.find("Options:"):] if "Options:" in command_help else ""
+    return "\n".join(lines) + ("\n\n" + options if options else "")
 
 
 def named_queries(root: Root | None) -> dict[str, NamedQuery]:

@@ -10,7 +10,7 @@ otherwise; ``-o`` picks it from the file's suffix.
 - json: an array of row objects, one per line; NaN and null are ``null``;
 - parquet: the Arrow table as written by pyarrow (binary: refused on a terminal);
 - table: rich, at most ``max_rows`` rows and 60 characters a cell, whitespace made visible
-  (``nx.tokens``: ↵ newline, ⇥ tab, ...), then the row count.
+  (``nx.tokens``: ↵ newline, ⇥ tab, ...), times to the second in UTC, then the row count.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import sys
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import BinaryIO
 
@@ -175,12 +176,22 @@ def format_cell(value) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return format_float(value)
+    if isinstance(value, datetime):
+        return format_time(value)
     if isinstance(value, (list, dict)):
         text = dumps_json(value).decode("utf-8")
     else:
         text = str(value)
     text = visible_text(text)
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+
+
+def format_time(value: datetime) -> str:
+    """To the second; one with a time zone in UTC, marked Z (2026-12-01 14:35:21Z). CSV and JSON
+    keep the full precision and offset."""
+    if value.tzinfo is None:
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def format_float(value: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from explain_data import LAYER, build_warehouse
 from explain_fixtures import fake  # noqa: F401  (fixture)

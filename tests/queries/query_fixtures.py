@@ -10,7 +10,7 @@ import math
 import shutil
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from nx.cli import app
 

@@ -12,7 +12,7 @@ from nx.queries.named import QueryFileWarning
 from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
 BUILT_IN = ["connections", "layer-stats", "monosemantic", "search", "token", "top-explained"]
-TOP_PARAMS = "--min-score FLOAT (default 0.8), --model STR (default gpt2-xl), --run STR (default public)"
+TOP_PARAMS = "--min-score NUMBER (default 0.8), --model TEXT (default gpt2-xl), --run TEXT (default public)"
 
 
 def explanation_rows(warehouse) -> list[dict]:
@@ -24,7 +24,7 @@ def test_list_names_every_built_in_query_with_its_parameters(cli, warehouse):
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert [line for line in lines if line and not line.startswith(" ")] == BUILT_IN
-    assert "      --min-score FLOAT (default 0.8)          lowest score shown" in lines
+    assert "      --min-score NUMBER (default 0.8)         lowest score shown" in lines
     rows = nx.queries.named_queries(warehouse)
     assert list(rows) == BUILT_IN
     as_csv = cli("query", "--list", "-w", warehouse).stdout.splitlines()
@@ -105,8 +105,8 @@ def test_connections_lists_the_strongest_neighbours_of_a_neuron(warehouse, sourc
     (["nope"], "no named query 'nope'; queries: " + ", ".join(BUILT_IN) + " (see nx query --list)"),
     (["top-explained", "--min-scor", "1"], f"query 'top-explained' has no parameter 'min_scor'; parameters: {TOP_PARAMS}"),
     (["top-explained", "--min-score", "high"], "query 'top-explained': --min-score must be float, not 'high'"),
-    (["search"], "query 'search' needs --text; parameters: --text STR (required), --layer INT (default null), "
-                 "--limit INT (default 100), --model STR (default gpt2-xl), --run STR (default public)"),
+    (["search"], "query 'search' needs --text; parameters: --text TEXT (required), --layer INTEGER (default null), "
+                 "--limit INTEGER (default 100), --model TEXT (default gpt2-xl), --run TEXT (default public)"),
     (["top-explained", "0.9"], "unexpected argument '0.9': give parameters as --NAME VALUE"),
     (["top-explained", "--min-score"], "--min-score needs a value"),
     ([], "name a query (nx query --list shows them)"),

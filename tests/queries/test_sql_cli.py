@@ -112,3 +112,13 @@ def test_parquet_is_refused_on_a_terminal_without_a_file():
 def test_the_warehouse_comes_from_the_environment(cli, warehouse, monkeypatch):
     monkeypatch.setenv("NX_WAREHOUSE", warehouse)
     assert cli("sql", "select count(*) as n from neurons").stdout == "n\n8\n"
+
+
+def test_the_table_shows_times_to_the_second_in_utc_and_csv_and_json_keep_them_whole(cli, warehouse):
+    statement = ("select '2026-12-01 14:35:21.208804+00'::timestamptz as t, "
+                 "'2026-12-01 16:35:21.9+02'::timestamptz as elsewhere, '2026-12-01 14:35:21.5'::timestamp as naive")
+    table = cli("sql", statement, "-w", warehouse, "-f", "table").stdout.splitlines()
+    assert table[2].split("   ") == ["2026-12-01 14:35:21Z", "2026-12-01 14:35:21Z", "2026-12-01 14:35:21"]
+    assert "14:35:21.208804" in cli("sql", statement, "-w", warehouse, "-f", "csv").stdout
+    assert json.loads(cli("sql", statement, "-w", warehouse, "-f", "json").stdout)[0]["t"].startswith(
+        "2026-12-01T14:35:21.208804")
