@@ -19,6 +19,7 @@ from ``nx/delta_log.py``. deltalake (delta-rs) and pyarrow are imported by write
 """
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import random
@@ -326,10 +327,9 @@ class Warehouse:
                 if rule.keys is None:
                     removed[f.path] = f
                     continue
-                keys = _keys_in_file(spec, f, rule.keys)
-                if not keys:
+                if not _keys_in_file(spec, f, rule.keys):
                     continue
-                kept = self._without(table, f, keys)
+                kept = self._without(table, f, rule.keys)
                 if kept is None:
                     continue
                 removed[f.path] = f
@@ -357,16 +357,44 @@ def _key_code(layer: int, neuron: int) -> int:
     return layer * (1 << 32) + neuron
 
 
-def _keys_in_file(spec: Table, f: delta_log.DataFile, keys: set) -> set:
-    """The keys (tuples over ``spec.key``) that the file's partition values and statistics
-    do not rule out."""
-    possible = set()
-    for key in keys:
-        values = dict(zip(spec.key, key))
-        fixed_ok = all(f.partition_values.get(k) == str(v) for k, v in values.items() if k in spec.partition_names)
-        if fixed_ok and f.may_hold(**{k: v for k, v in values.items() if k not in spec.partition_names}):
-            possible.add(key)
-    return possible
+def _keys_in_file(spec: Table, f: delta_log.DataFile, keys: set) -> bool:
+    """Whether the file's partition values and statistics leave room for any of the keys
+    (tuples over ``spec.key``, i.e. (layer, neuron))."""
+    if len(spec.key) != 2:
+        return True
+    by_layer = _index(keys)
+    if "layer" in spec.partition_names:
+        layers = [int(f.partition_values["layer"])] if f.partition_values.get("layer") is not None else []
+    else:
+        bounds = f.bounds("layer")
+        layers = [layer for layer in by_layer if bounds is None or bounds[0] <= layer <= bounds[1]]
+    neuron_bounds = f.bounds("neuron")
+    for layer in layers:
+        neurons = by_layer.get(layer)
+        if not neurons:
+            continue
+        if neuron_bounds is None:
+            return True
+        at = bisect.bisect_left(neurons, neuron_bounds[0])
+        if at < len(neurons) and neurons[at] <= neuron_bounds[1]:
+            return True
+    return False
+
+
+_INDEXES: dict[int, dict] = {}
+
+
+def _index(keys: set) -> dict[int, list[int]]:
+    """layer -> sorted neurons of a key set (kept while the same set is being matched)."""
+    found = _INDEXES.get(id(keys))
+    if found is None or found[0] is not keys:
+        by_layer: dict[int, list[int]] = {}
+        for layer, neuron in keys:
+            by_layer.setdefault(layer, []).append(neuron)
+        found = (keys, {layer: sorted(n) for layer, n in by_layer.items()})
+        _INDEXES.clear()
+        _INDEXES[id(keys)] = found
+    return found[1]
 
 
 def _partition_values(spec: Table, f: delta_log.DataFile) -> dict:

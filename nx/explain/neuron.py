@@ -137,7 +137,8 @@ def _explanation_row(config: RunConfig, neuron: int, text, pooled, top_only, ran
         "rsquared_score": pooled.rsquared_score if pooled else None,
         "absolute_dev_explained_score": pooled.absolute_dev_explained_score if pooled else None,
         "top_only_score": top_only, "random_only_score": random_only, "sequence_count": count,
-        "explainer_model": config.explainer_model, "simulator_model": config.simulator_model,
+        "explainer": config.explainer, "explainer_model": config.explainer_model,
+        "simulator_model": config.simulator_model,
         "simulator": config.simulator, "prompt_version": config.prompt_version,
         "status": "ok", "error": None, "extras": None,
     }

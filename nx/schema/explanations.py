@@ -17,6 +17,8 @@ EXPLANATIONS = table(
     ("top_only_score", pa.float64(), "ev-correlation over the top-activating sequences only"),
     ("random_only_score", pa.float64(), "ev-correlation over the random sequences only"),
     ("sequence_count", pa.int32(), "number of scored sequences"),
+    ("explainer", pa.string(), "explainer kind: token-activations or token-lookup (null for public, whose "
+                               "explanations were written from top activations)"),
     ("explainer_model", pa.string(), "model that wrote the explanation (null for public)"),
     ("simulator_model", pa.string(), "model that simulated it (null for public)"),
     ("simulator", pa.string(), "simulator kind: all-at-once, chat-logprobs, sampling, token-by-token, json (null for public)"),

@@ -7,6 +7,7 @@ from the neurons that exist, so it never lands on a hole.
 """
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,17 +22,48 @@ select layer, neuron from neuron_keys where model = $model
 order by layer, neuron
 """
 
+# A run's settings come from its row in runs; the explanations' own columns fill in for a run
+# without one. Public explanations were written from top activations by OpenAI.
 RUNS_SQL = """
 with counted as (
     select run, count(*) as explanations, count(distinct (layer, neuron)) as neurons,
-           avg(score) as mean_score, min(layer) as first_layer, max(layer) as last_layer
+           avg(score) as mean_score, min(layer) as first_layer, max(layer) as last_layer,
+           min(explainer) as row_explainer, min(explainer_model) as row_explainer_model,
+           min(simulator) as row_simulator, min(simulator_model) as row_simulator_model
     from explanations where model = $model group by run
 )
-select c.*, r.explainer_model, r.simulator_model, r.explainer, r.simulator, r.prompt_versions,
+select c.run, c.explanations, c.neurons, c.mean_score, c.first_layer, c.last_layer,
+       coalesce(r.explainer, c.row_explainer, case when c.run = 'public' then 'token-activations' end) as explainer,
+       coalesce(r.explainer_model, c.row_explainer_model) as explainer_model,
+       coalesce(r.simulator, c.row_simulator) as simulator,
+       coalesce(r.simulator_model, c.row_simulator_model) as simulator_model,
+       json_extract_string(r.parameters, '$.calibrate') as calibrate, r.prompt_versions,
        r.started_at, r.ended_at, r.neurons_ok, r.neurons_failed
 from counted c left join runs r on r.model = $model and r.run = c.run
 order by c.run = 'public' desc, c.run
 """
+
+
+def settings_of(run: dict) -> dict:
+    """A run's settings in words, for the home page and the neuron page: explainer and
+    simulator (kind and model), calibration, prompt versions."""
+    public = run["run"] == "public"
+
+    def pair(kind, model) -> str | None:
+        model = model or ("OpenAI (public)" if public else None)
+        return " · ".join(x for x in (kind, model) if x) or None
+
+    calibrate = run.get("calibrate")
+    if calibrate in ("true", "false"):  # written as a flag before there were kinds of calibration
+        calibrate = "linear" if calibrate == "true" else None
+    prompts = run.get("prompt_versions")
+    try:
+        prompts = ", ".join(f"{k}@{v}" for k, v in json.loads(prompts).items()) if prompts else None
+    except (ValueError, AttributeError):
+        pass  # not the JSON object nx writes: shown as it is
+    return {"explainer": pair(run.get("explainer"), run.get("explainer_model")),
+            "simulator": pair(run.get("simulator"), run.get("simulator_model")),
+            "calibration": None if public else (calibrate or "none"), "prompts": prompts}
 
 MODELS_SQL = "select distinct model from explanations union select distinct model from neuron_keys order by 1"
 
@@ -118,6 +150,8 @@ def load(cursor, model: str) -> Catalog:
     """The catalog of ``model`` from the index connection (``index.py``)."""
     keys = cursor.sql(KEYS_SQL, params={"model": model}).fetchnumpy()
     runs = cursor.sql(RUNS_SQL, params={"model": model}).to_arrow_table().to_pylist()
+    for run in runs:
+        run["settings"] = settings_of(run)
     best = cursor.sql(BEST_SQL, params={"model": model}).to_arrow_table()
     return Catalog(model, np.asarray(keys["layer"], np.int32), np.asarray(keys["neuron"], np.int32),
                    runs, time.monotonic(), best.column("key").to_numpy(), best.column("explanation").to_pylist(),

@@ -12,12 +12,13 @@ from __future__ import annotations
 from nx.errors import NotFoundError
 from nx.queries.neuron import WEIGHT_SIDES
 from nx.web import tokens
-from nx.web.catalog import Catalog
+from nx.web.catalog import Catalog, settings_of
 from nx.web.params import whole
+from nx.web.tokens import when
 
 SCORES = (("score", "ev-correlation"), ("rsquared_score", "r²"), ("absolute_dev_explained_score", "abs-dev"),
           ("top_only_score", "top-only"), ("random_only_score", "random-only"))
-RUN_FIELDS = ("explainer_model", "simulator_model", "explainer", "simulator", "prompt_versions",
+RUN_FIELDS = ("explainer_model", "simulator_model", "explainer", "simulator", "calibrate", "prompt_versions",
               "started_at", "ended_at")
 NORMALIZED_SCALE = "simulated_normalized_activations"
 # The public datasets' five bins of random_sample_by_quantile, as the original viewer labels
@@ -121,11 +122,22 @@ def _explanation(e: dict, scale: float) -> dict:
         })
     return {**e, "scores": [(label, tokens.number(e.get(key)), e.get(key)) for key, label in SCORES],
             "shown_sequences": shown,
-            "meta": [(k.replace("_", " "), v) for k, v in
-                     [("explainer_model", e.get("explainer_model")), ("simulator_model", e.get("simulator_model")),
-                      ("simulator", e.get("simulator")), ("prompt_version", e.get("prompt_version")),
-                      *[(k, (e.get("run_metadata") or {}).get(k)) for k in ("explainer", "started_at")]]
-                     if v is not None]}
+            "meta": [(k, v) for k, v in _settings(e) if v is not None]}
+
+
+def _settings(e: dict) -> list[tuple[str, object]]:
+    """How an explanation was made: its own columns first, its run's row for the rest."""
+    run = e.get("run_metadata") or {}
+
+    def of(key: str):
+        return e.get(key) if e.get(key) is not None else run.get(key)
+
+    settings = settings_of({"run": e["run"], **{k: of(k) for k in ("explainer", "explainer_model", "simulator",
+                                                                    "simulator_model")},
+                            "calibrate": e.get("calibration") or run.get("calibrate")})
+    return [("explainer", settings["explainer"]), ("simulator", settings["simulator"]),
+            ("calibration", settings["calibration"]), ("prompts", e.get("prompt_version")),
+            ("run started", when(run.get("started_at")))]
 
 
 def panes(data: dict) -> dict:

@@ -26,7 +26,7 @@ from starlette.templating import Jinja2Templates
 from nx import __version__
 from nx.errors import NotFoundError, NxError, QueryError, UsageError, WarehouseError
 from nx.web.database import Busy, QueryTimeout, TooLarge
-from nx.web.tokens import number
+from nx.web.tokens import number, when
 
 log = logging.getLogger("nx.web")
 
@@ -90,6 +90,7 @@ def make_templates() -> Jinja2Templates:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = number
     env.filters["cell"] = cell
+    env.filters["when"] = when
     env.filters["script_json"] = script_json
     env.tests["cut"] = lambda value: isinstance(value, Cut)
     env.globals["version"] = __version__  # in static URLs: a new nx is never served stale scripts

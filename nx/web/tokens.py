@@ -9,9 +9,11 @@ text in its ``title`` so the hover says what it is.
 Colours: activations shade white to green by ``value / scale`` (``scale`` is the neuron's
 largest activation, so records of one neuron compare), negative values pale red; simulated
 activations shade white to blue. The exact value is in the ``title`` (the browser's hover).
+Numbers (``number``) and timestamps (``when``: to the second, in UTC) are shown as text here too.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from functools import lru_cache
 
@@ -72,6 +74,22 @@ def number(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def when(value) -> str | None:
+    """A timestamp to the second in UTC (``2026-12-01 14:35:21 UTC``); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
 
 
 def scale_of(*lists) -> float:

@@ -144,6 +144,28 @@ def test_token_lookup_explainer_explains_from_the_lookup_table(fake, warehouse):
                for r in _rows(warehouse, "explanations", "lookup"))
 
 
+def test_rows_name_their_explainer_and_a_named_query_compares_the_two_kinds(fake, warehouse):
+    import nx.queries
+    from nx.errors import QueryError
+
+    with pytest.raises(QueryError, match="make some with nx explain --explainer token-lookup"):
+        nx.queries.query("activations-not-tokens", warehouse.url)  # no token-lookup run yet: says how
+    for run, explainer in (("acts", "token-activations"), ("lookup", "token-lookup")):
+        nx.explain.run(warehouse=warehouse, layers=[LAYER], neurons=NEURONS, run=run, explainer=explainer,
+                       explainer_model="fake-chat", simulator_model="fake-chat", simulator="chat-logprobs",
+                       base_url=fake.url)
+        assert {r["explainer"] for r in _rows(warehouse, "explanations", run)} == {explainer}
+    scores = {run: {r["neuron"]: r["score"] for r in _rows(warehouse, "explanations", run)} for run in ("acts", "lookup")}
+    rows = nx.queries.query("activations-not-tokens", warehouse.url, min_score=-1.0).to_pylist()
+    assert sorted(r["neuron"] for r in rows) == NEURONS
+    for row in rows:
+        assert (row["activations_run"], row["tokens_run"]) == ("acts", "lookup")
+        assert row["activations_score"] == scores["acts"][row["neuron"]]
+        assert row["tokens_score"] == scores["lookup"][row["neuron"]]
+        assert row["gap"] == pytest.approx(row["activations_score"] - row["tokens_score"])
+    assert [r["gap"] for r in rows] == sorted((r["gap"] for r in rows), reverse=True)
+
+
 def test_new_run_sits_beside_public_and_joins_activation_records(fake, warehouse):
     nx.explain.run(warehouse=warehouse, layers=[LAYER], neurons=NEURONS, run="mine",
                    explainer_model="fake-chat", simulator_model="fake-chat",

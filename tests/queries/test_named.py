@@ -11,7 +11,8 @@ from nx.errors import QueryError
 from nx.queries.named import QueryFileWarning
 from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
-BUILT_IN = ["connections", "layer-stats", "monosemantic", "search", "token", "top-explained"]
+BUILT_IN = ["activations-not-tokens", "connections", "layer-stats", "monosemantic", "search", "token",
+            "top-explained"]
 TOP_PARAMS = "--min-score NUMBER (default 0.8), --model TEXT (default gpt2-xl), --run TEXT (default public)"
 
 
@@ -142,8 +143,8 @@ def test_users_add_queries_in_the_warehouse_and_in_nx_queries(cli, copied_wareho
     assert "top-explained" in listed.stdout.splitlines() and listed.stderr == ""
     as_csv = cli("query", "--list", "-w", copied_warehouse).stdout.splitlines()
     assert [line.rsplit(",", 1)[1] for line in as_csv[1:]] == \
-        ["built-in", "built-in", "built-in", os.path.join(copied_warehouse, "_queries", "per-layer.sql"),
-         str(mine / "scores.sql"), "built-in", "built-in", "built-in"]
+        ["built-in"] * 4 + [os.path.join(copied_warehouse, "_queries", "per-layer.sql"), str(mine / "scores.sql")] + \
+        ["built-in"] * 3
 
 
 PLANTED = "-- description: planted\nselect 42 as planted\n"

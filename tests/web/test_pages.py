@@ -73,6 +73,33 @@ def test_explanations_of_every_run_with_their_metadata(client):
     assert mine["sequences"][0]["tokens"] == HOSTILE_TOKENS
 
 
+def test_run_settings_on_home_and_the_neuron_page(client):
+    runs = {r["run"]: r for r in client.get("/index.json").json()["runs"]}
+    assert runs[RUN]["settings"] == {"explainer": "token-activations · fake-explainer",
+                                     "simulator": "all-at-once · fake-simulator", "calibration": "linear",
+                                     "prompts": "explainer-token-activations@1"}
+    assert runs["public"]["settings"]["explainer"] == "token-activations · OpenAI (public)"
+    home = client.get("/").text
+    row = re.search(rf'<tr data-run="{RUN}">.*?</tr>', home, re.S).group(0)
+    for shown in ("token-activations · fake-explainer", "all-at-once · fake-simulator", ">linear<",
+                  "explainer-token-activations@1", "2026-12-01 14:35:21 UTC"):
+        assert shown in row, shown
+    assert "208804" not in home and "+00:00" not in home  # to the second, in UTC
+    page = client.get("/neuron/0/0").text
+    mine = page[page.index(f'data-run="{RUN}"'):]
+    meta = dict(re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", mine[:mine.index("</article>")]))
+    assert meta == {"explainer": "token-activations · fake-explainer", "simulator": "all-at-once · fake-simulator",
+                    "calibration": "linear", "prompts": "v1", "run started": "2026-12-01 14:35:21 UTC"}
+
+
+def test_activations_not_tokens_says_how_to_make_a_token_lookup_run(client):
+    answer = client.get("/queries/activations-not-tokens.json")  # the sample has none
+    assert answer.status_code == 400
+    assert "no token-lookup explanations of model gpt2-xl" in answer.json()["error"]
+    assert "nx explain --explainer token-lookup" in answer.json()["error"]
+    assert "activations-not-tokens" in client.get("/queries").text
+
+
 def test_hostile_text_is_escaped_in_the_html(client):
     html = client.get("/neuron/0/0").text
     assert "<script>window.__xss" not in html and "<img src=x" not in html and "<script>alert(1)" not in html

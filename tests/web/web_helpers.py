@@ -1,6 +1,7 @@
 """Helpers of the viewer's tests: hostile text, a planted second run, a real server in a thread."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 import socket
 import threading
@@ -17,6 +18,7 @@ MODEL = "gpt2-xl"
 RUN = "my-run"
 # Text that would run script or break the page if it reached the HTML unescaped.
 HOSTILE_EXPLANATION = '<img src=x onerror="window.__xss=1">"quoted" & </script><b>bold</b>'
+STARTED = dt.datetime(2026, 12, 1, 14, 35, 21, 208804, tzinfo=dt.timezone.utc)
 HOSTILE_TOKENS = ["<script>window.__xss=2</script>", '"><img src=x onerror=window.__xss=3>', "\u202e", "\t",
                   "\n", "\ufffd", "\u200f", "<|endoftext|>", "'", "</div></section>", " plain"]
 
@@ -53,7 +55,8 @@ def plant_run(root: str) -> None:
     warehouse.append("explanations", partitions, table_of("explanations", explanations))
     warehouse.append("runs", {"model": MODEL, "run": RUN}, table_of("runs", [{
         "explainer_model": "fake-explainer", "simulator_model": "fake-simulator", "explainer": "token-activations",
-        "simulator": "all-at-once", "prompt_versions": '{"explain": "v1"}', "neurons_ok": 6, "neurons_failed": 0}]))
+        "simulator": "all-at-once", "prompt_versions": '{"explainer-token-activations": "1"}',
+        "parameters": '{"calibrate": true}', "started_at": STARTED, "neurons_ok": 6, "neurons_failed": 0}]))
     warehouse.append("activation_records", {"model": MODEL, "layer": 0}, table_of(
         "activation_records", [{"neuron": 0, "sample": "top", "rank": 99, "tokens": HOSTILE_TOKENS,
                                 "activations": [0.5 * i for i in range(len(HOSTILE_TOKENS))],
