@@ -229,6 +229,7 @@ def query(ctx, name, list_queries, warehouse, fmt, output, max_rows, show_help):
     from nx.errors import UsageError
     from nx.queries.named import describe, listing, params_from_args, usage
     from nx.queries.render import choose_format, emit
+    from nx.render import note
 
     if show_help:
         print(usage(nx.queries.named_queries(warehouse), name, ctx.get_help()) if name else ctx.get_help())
@@ -243,6 +244,8 @@ def query(ctx, name, list_queries, warehouse, fmt, output, max_rows, show_help):
     if not name:
         raise UsageError("name a query (nx query --list shows them)")
     result = nx.queries.query(name, warehouse, arrow=fmt == "parquet", **params_from_args(ctx.args))
+    if getattr(result, "first", None) is not None and fmt != "table":  # a table says so in its footer
+        note(f"nx: note: the first {result.first:,} rows (the query's default limit); --limit N for more")
     emit(result, fmt, output, max_rows=max_rows)
 
 

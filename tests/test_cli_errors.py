@@ -90,7 +90,7 @@ def test_help_after_a_query_name_prints_that_querys_help(warehouse):
     assert result.exit_code == 0 and result.stdout.startswith("Usage: nx query top-explained ")
     text = " ".join(result.stdout.split())
     assert "Explanations scoring at least min_score" in text and "--min-score NUMBER (default 0.8)" in text
-    assert "--model TEXT (default gpt2-xl)" in text and "--format FORMAT" in text  # then nx query's options
+    assert "--limit INTEGER (default null)" in text and "--format FORMAT" in text  # then nx query's options
     general = nx("query", "--help")
     assert general.exit_code == 0 and "cannot replace" in " ".join(general.stdout.split())
     unknown = nx("query", "no-such-query", "--help", "-w", warehouse)

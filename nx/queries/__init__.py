@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import replace
 
 import duckdb
 
@@ -112,7 +113,9 @@ def query(name: str, warehouse=None, *, arrow: bool = True, as_of=None, **params
     """
     root = locate(warehouse)
     found = named.find(name, root)
-    return sql(found.sql, root, found.bind(params), arrow=arrow, as_of=as_of)
+    result = sql(found.sql, root, found.bind(params), arrow=arrow, as_of=as_of)
+    first = None if arrow else found.stopped_at_default_limit(params, len(result.rows))
+    return result if first is None else replace(result, first=first)
 
 
 def scan(table: str, warehouse=None):

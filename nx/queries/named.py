@@ -9,9 +9,12 @@ A file looks like::
     -- param: text str required "what to look for"
     select ... where score >= $min_score ...
 
-``param`` lines give name, type (str, int, float, bool), default (``null`` for none,
-``required`` when the caller must give it) and a help text. Values are bound as DuckDB
-``$name`` parameters, never formatted into the SQL. The name defaults to the file's stem.
+``param`` lines give name, type (str, int, float, bool, or the values a str may take:
+``substring|word|regex``), default (``null`` for none, ``required`` when the caller must give
+it) and a help text. Values are bound as DuckDB ``$name`` parameters, never formatted into the
+SQL. The name defaults to the file's stem. Every nx connection also has the macro
+``text_matches(text, pattern, how)`` (``views.py``), so a query can match text the way ``search``
+does.
 
 Queries are looked up in nx's own ``nx/queries/sql/``, then ``<warehouse>/_queries/``, then the
 directory in ``NX_QUERIES``. Users add queries; they cannot replace a built-in one: the viewer
@@ -58,9 +61,10 @@ class Param:
     default: object
     required: bool
     help: str
+    choices: tuple[str, ...] = ()  # a str parameter that takes only these values
 
     def describe(self) -> str:
-        option = f"--{self.name.replace('_', '-')} {METAVARS[self.type]}"
+        option = f"--{self.name.replace('_', '-')} {'|'.join(self.choices) or METAVARS[self.type]}"
         if self.required:
             return f"{option} (required)"
         return f"{option} (default {'null' if self.default is None else self.default})"
@@ -97,8 +101,20 @@ class NamedQuery:
     def signature(self) -> str:
         return ", ".join(p.describe() for p in self.params) or "none"
 
+    def stopped_at_default_limit(self, given: dict[str, object], count: int) -> int | None:
+        """The default ``limit`` when ``count`` rows reached it and the caller gave none: more rows
+        may match, which a reader must be told (None otherwise)."""
+        limit = next((p for p in self.params if p.name == "limit"), None)
+        if limit is None or limit.default is None or {n.replace("-", "_") for n in given} & {"limit"}:
+            return None
+        return limit.default if count == limit.default else None
+
 
 def convert(value: object, param: Param, query: str) -> object:
+    if param.choices and value is not None and value not in param.choices and not (
+            value == "null" and not param.required):
+        raise UsageError(f"query {query!r}: --{param.name.replace('_', '-')} must be one of "
+                         f"{', '.join(param.choices)}, not {value!r}")
     if value is None or not isinstance(value, str):
         return value
     if value.lower() == "null" and not param.required:
@@ -152,20 +168,21 @@ def _parse_param(value: str, origin: str) -> Param:
         parts = shlex.split(value)
     except ValueError as exc:
         raise UsageError(f"{origin}: bad param line {value!r}: {exc}") from None
-    if len(parts) < 2 or parts[1] not in TYPES or not parts[0].isidentifier():
+    choices = tuple(parts[1].split("|")) if len(parts) > 1 and "|" in parts[1] else ()
+    if len(parts) < 2 or (parts[1] not in TYPES and not (choices and all(choices))) or not parts[0].isidentifier():
         raise UsageError(f"{origin}: bad param line {value!r}: write 'param: NAME TYPE DEFAULT \"help\"' "
-                         f"with TYPE one of {', '.join(TYPES)}")
-    name, kind = parts[0], parts[1]
+                         f"with TYPE one of {', '.join(TYPES)}, or the values it takes: one|two|three")
+    name, kind = parts[0], "str" if choices else parts[1]
     if name in RESERVED:
         raise UsageError(f"{origin}: a parameter cannot be called {name!r} (reserved: {', '.join(RESERVED)})")
     default_text = parts[2] if len(parts) > 2 else "required"
     required = default_text == "required"
-    shell = Param(name, kind, None, required, " ".join(parts[3:]))
+    shell = Param(name, kind, None, required, " ".join(parts[3:]), choices)
     try:
         default = None if required else convert(default_text, shell, origin)
     except UsageError:
-        raise UsageError(f"{origin}: bad param line {value!r}: the default is not {kind}") from None
-    return Param(name, kind, default, required, shell.help)
+        raise UsageError(f"{origin}: bad param line {value!r}: the default is not {parts[1]}") from None
+    return Param(name, kind, default, required, shell.help, choices)
 
 
 def _builtin() -> list[NamedQuery]:

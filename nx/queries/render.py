@@ -44,6 +44,7 @@ class Rows:
     columns: list[str]
     types: list[str]
     rows: list[tuple]
+    first: int | None = None  # set when a named query stopped at its default limit: more rows may match
 
     @classmethod
     def from_arrow(cls, table) -> "Rows":
@@ -245,7 +246,8 @@ def draw_table(rows: Rows, color: bool = False, width: int | None = None, max_ro
     for row, raw in zip(cells, shown):
         grid.add_row(*(Text(row[i], style="dim" if raw[i] is None else "") for i in range(len(fitted))))
     count = len(rows.rows)
-    notes = [f"{count:,} row{'s' if count != 1 else ''}"]
+    notes = [f"{count:,} row{'s' if count != 1 else ''}" if rows.first is None else
+             f"first {count:,} row{'s' if count != 1 else ''}; --limit N for more"]
     if count > max_rows:
         notes.append(f"{max_rows} shown")
     if len(fitted) < len(rows.columns):

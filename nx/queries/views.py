@@ -13,6 +13,10 @@ bind, which undoes partition pruning (measured on 2,400 files: 0.31 s instead of
 a one-layer query). ``register_views(..., union_by_name=True)`` is the fallback for a
 warehouse whose files disagree (DuckDB then says "schema mismatch"), used by ``nx.sql``.
 
+The macro ``text_matches(text, pattern, how)`` matches text as a substring, as whole words or
+by a regular expression (the ``search`` query's ``--match``; the viewer's index may call
+``register_macros`` for it too).
+
 Derived views: ``activations`` (one row per token), ``best_explanations`` (one row per
 neuron and run) and ``neuron_summary`` (one row per neuron). Views are created on demand
 (``needed_views`` reads the names a query mentions), so ``nx sql`` on one table lists only that
@@ -89,6 +93,19 @@ DERIVED: dict[str, tuple[tuple[str, ...], str, str]] = {
 
 VIEW_NAMES = (*TABLES, *DERIVED)
 
+# text_matches(text, pattern, how), case-insensitive: 'substring' ('at' finds 'cat'), 'word'
+# (the pattern as whole words: not next to a letter, digit or '_'; the pattern's own characters
+# are literal) or 'regex' (RE2 syntax). The search query uses it; so can any statement.
+MACROS = r"""
+create or replace macro text_matches(text, pattern, how) as
+    case how
+        when 'substring' then contains(lower(text), lower(pattern))
+        when 'word' then regexp_matches(text, '(^|[^[:alnum:]_])' || regexp_escape(pattern) || '([^[:alnum:]_]|$)', 'i')
+        when 'regex' then regexp_matches(text, pattern, 'i')
+        else error('text_matches: how must be substring, word or regex, not ' || coalesce(how, 'null'))
+    end
+"""
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -162,10 +179,17 @@ def connect_filesystem(con: duckdb.DuckDBPyConnection, root: Root) -> None:
         con.register_filesystem(root.warehouse.fs)
 
 
+def register_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """nx's SQL macros (``text_matches``) on ``con``; ``register_views`` makes them too."""
+    con.execute(MACROS)
+
+
 def register_views(con: duckdb.DuckDBPyConnection, root: Root, names: set[str] | None = None,
                    union_by_name: bool = False, as_of: AsOf | None = None) -> list[str]:
-    """Create (or replace) the views named (default: all) on ``con``; returns their names."""
+    """Create (or replace) the views named (default: all) on ``con``, and nx's macros; returns
+    the views' names."""
     root = locate(root)
+    register_macros(con)
     wanted = with_dependencies(set(VIEW_NAMES) if names is None else set(names))
     created = []
     for name in TABLES:

@@ -1,4 +1,4 @@
-"""Named queries: the built-in six, their parameters, and queries users add themselves."""
+"""Named queries: the built-in seven, their parameters, and queries users add themselves."""
 from __future__ import annotations
 
 import os
@@ -12,8 +12,12 @@ from nx.queries.named import QueryFileWarning
 from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
 BUILT_IN = ["activations-not-tokens", "connections", "layer-stats", "monosemantic", "search", "token",
-            "top-explained"]
-TOP_PARAMS = "--min-score NUMBER (default 0.8), --model TEXT (default gpt2-xl), --run TEXT (default public)"
+            "top-explained", "top-per-layer"]
+TOP_PARAMS = ("--min-score NUMBER (default 0.8), --layer INTEGER (default null), --limit INTEGER (default null), "
+              "--model TEXT (default gpt2-xl), --run TEXT (default public)")
+# Every query that lists rows, with what it needs to list some in the session's warehouse.
+LISTING = {"top-explained": {"min_score": "0"}, "monosemantic": {"min_score": "-1"}, "search": {"text": "references"},
+           "token": {"token": "Canadian"}, "top-per-layer": {}}
 
 
 def explanation_rows(warehouse) -> list[dict]:
@@ -30,7 +34,7 @@ def test_list_names_every_built_in_query_with_its_parameters(cli, warehouse):
     assert list(rows) == BUILT_IN
     as_csv = cli("query", "--list", "-w", warehouse).stdout.splitlines()
     assert as_csv[0] == "name,parameters,description,origin"
-    assert as_csv[-1].startswith(f'top-explained,"{TOP_PARAMS}",')
+    assert as_csv[-2].startswith(f'top-explained,"{TOP_PARAMS}",')
 
 
 def test_top_explained_lists_scores_at_or_above_min_score_best_first(warehouse):
@@ -72,6 +76,65 @@ def test_search_is_case_insensitive_and_binds_its_text(warehouse):
     assert nx.query("search", warehouse, text='"quotes"').num_rows == 2
 
 
+@pytest.mark.parametrize("how, text, expected", [
+    ("substring", "at", {"references to dog and cat"}),  # 'at' in 'cat'
+    ("word", "at", set()),
+    ("word", "CAT", {"references to dog and cat"}),
+    ("word", "and cat", {"references to dog and cat"}),
+    ("regex", "^references to (dog|cat)", {"references to dog and cat"}),
+])
+def test_search_matches_a_substring_a_whole_word_or_a_regex(warehouse, how, text, expected):
+    found = {r["explanation"] for r in nx.query("search", warehouse, text=text, match=how).to_pylist()}
+    assert found & {"references to dog and cat"} == expected
+
+
+def test_text_matches_is_a_macro_every_statement_can_use(warehouse):
+    row = nx.sql("select text_matches('the cat sat', 'at', 'substring') as a, text_matches('the cat sat', 'at', 'word') "
+                 "as b, text_matches('U.S. army', 'u.s.', 'word') as c, text_matches('US army', 'u.s.', 'word') as d, "
+                 "text_matches('cat', 'c.t', 'regex') as e", warehouse).to_pylist()
+    assert row == [{"a": True, "b": False, "c": True, "d": False, "e": True}]
+
+
+def test_a_bad_regex_is_a_one_line_error(cli, warehouse):
+    result = cli("query", "search", "--text", "(", "--match", "regex", "-w", warehouse)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.startswith("nx: error: ") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", LISTING)
+def test_every_listing_query_takes_limit_and_layer_and_lists_all_rows_by_default(warehouse, name):
+    given = LISTING[name]
+    everything = nx.query(name, warehouse, **given).to_pylist()
+    assert len({(r["layer"], r["neuron"]) for r in everything}) > 2
+    assert nx.query(name, warehouse, **given, limit="2").to_pylist() == everything[:2]
+    assert nx.query(name, warehouse, **given, layer=1).to_pylist() == [r for r in everything if r["layer"] == 1]
+    limit = next(p for p in nx.queries.named_queries(warehouse)[name].params if p.name == "limit")
+    assert limit.default is None  # nothing is cut without saying so
+
+
+def test_top_per_layer_ranks_each_layers_best_explanations(warehouse):
+    result = nx.query("top-per-layer", warehouse, top=2).to_pylist()
+    expected = []
+    for layer in sorted({r["layer"] for r in explanation_rows(warehouse)}):
+        ranked = sorted((r for r in explanation_rows(warehouse) if r["layer"] == layer and r["score"] is not None),
+                        key=lambda r: (-r["score"], r["neuron"], r["explanation_index"]))[:2]
+        expected += [(layer, rank + 1, r["neuron"], r["score"]) for rank, r in enumerate(ranked)]
+    assert [(r["layer"], r["rank"], r["neuron"], r["score"]) for r in result] == expected
+
+
+def test_a_query_stopped_by_its_default_limit_says_so(cli, copied_warehouse):
+    _write(os.path.join(copied_warehouse, "_queries", "some.sql"),
+           '-- param: limit int 2 "rows shown"\nselect * from range(5) t(n) order by n limit $limit\n')
+    table = cli("query", "some", "-w", copied_warehouse, "-f", "table")
+    assert table.stdout.splitlines()[-1] == "first 2 rows; --limit N for more"
+    piped = cli("query", "some", "-w", copied_warehouse)
+    assert (piped.stdout, piped.stderr) == (
+        "n\n0\n1\n", "nx: note: the first 2 rows (the query's default limit); --limit N for more\n")
+    asked = cli("query", "some", "--limit", "2", "-w", copied_warehouse, "-f", "table")
+    assert asked.stdout.splitlines()[-1] == "2 rows" and asked.stderr == ""
+    assert cli("query", "some", "--limit", "null", "-w", copied_warehouse).stdout == "n\n0\n1\n2\n3\n4\n"
+
+
 def test_token_finds_neurons_by_lookup_table_and_by_top_record_peaks(warehouse, source_tree):
     objects = source_tree["objects"]
     token = " Canadian"
@@ -106,8 +169,11 @@ def test_connections_lists_the_strongest_neighbours_of_a_neuron(warehouse, sourc
     (["nope"], "no named query 'nope'; queries: " + ", ".join(BUILT_IN) + " (see nx query --list)"),
     (["top-explained", "--min-scor", "1"], f"query 'top-explained' has no parameter 'min_scor'; parameters: {TOP_PARAMS}"),
     (["top-explained", "--min-score", "high"], "query 'top-explained': --min-score must be float, not 'high'"),
-    (["search"], "query 'search' needs --text; parameters: --text TEXT (required), --layer INTEGER (default null), "
-                 "--limit INTEGER (default 100), --model TEXT (default gpt2-xl), --run TEXT (default public)"),
+    (["search"], "query 'search' needs --text; parameters: --text TEXT (required), --match substring|word|regex "
+                 "(default substring), --layer INTEGER (default null), --limit INTEGER (default null), "
+                 "--model TEXT (default gpt2-xl), --run TEXT (default public)"),
+    (["search", "--text", "at", "--match", "fuzzy"],
+     "query 'search': --match must be one of substring, word, regex, not 'fuzzy'"),
     (["top-explained", "0.9"], "unexpected argument '0.9': give parameters as --NAME VALUE"),
     (["top-explained", "--min-score"], "--min-score needs a value"),
     ([], "name a query (nx query --list shows them)"),
@@ -144,7 +210,7 @@ def test_users_add_queries_in_the_warehouse_and_in_nx_queries(cli, copied_wareho
     as_csv = cli("query", "--list", "-w", copied_warehouse).stdout.splitlines()
     assert [line.rsplit(",", 1)[1] for line in as_csv[1:]] == \
         ["built-in"] * 4 + [os.path.join(copied_warehouse, "_queries", "per-layer.sql"), str(mine / "scores.sql")] + \
-        ["built-in"] * 3
+        ["built-in"] * 4
 
 
 PLANTED = "-- description: planted\nselect 42 as planted\n"
@@ -196,7 +262,7 @@ def test_a_file_that_cannot_be_used_is_skipped_and_the_others_still_work(cli, co
     assert (result.exit_code, result.stdout) == (0, "n\n7\n")
     assert result.stderr.splitlines() == [
         f"nx: warning: {bad_param}: skipped: bad param line 'x decimal 1': write 'param: NAME TYPE DEFAULT "
-        "\"help\"' with TYPE one of str, int, float, bool",
+        "\"help\"' with TYPE one of str, int, float, bool, or the values it takes: one|two|three",
         f"nx: warning: {latin1}: skipped: it is not UTF-8 text (byte 0xe9 at offset 19)",
         f"nx: warning: {os.path.join(folder, 'folder.sql')}: skipped: it is a directory, not a file",
         f"nx: warning: NX_QUERIES={tmp_path / 'nowhere'}: skipped: not a directory nx can list "

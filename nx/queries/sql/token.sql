@@ -2,7 +2,7 @@
 -- description: Neurons whose lookup table lists a token, or whose top records peak on it (spaces around it ignored).
 -- param: token str required "the token, e.g. ' Canada' (quoted) or Canada"
 -- param: layer int null "only this layer (null: all layers; the top records are large, so give one)"
--- param: limit int 100 "rows shown"
+-- param: limit int null "at most this many rows (null: all)"
 -- param: model str gpt2-xl "model partition"
 with lookup as (
     select layer, neuron, min(rank) as lookup_rank, max(average_activation) as average_activation
