@@ -4,10 +4,14 @@ Public API (imports are lazy so that ``nx sql`` starts fast):
 
 - ``nx.ingest.run(...)``: flatten public JSON files into the warehouse's Parquet tables;
 - ``nx.connect(warehouse=None)``: a DuckDB connection with a view per table;
-- ``nx.sql(text)`` / ``nx.query(name, **params)``: run SQL / a named query, get an Arrow table;
-- ``nx.scan(table)``: a polars LazyFrame with partition pruning;
+- ``nx.sql(text)`` / ``nx.query(name, **params)``: run SQL / a named query, get an Arrow table
+  (``format="polars"`` or ``"pandas"``: a DataFrame);
+- ``nx.scan(table)``: a polars LazyFrame with partition pruning, over a table or a derived view;
 - ``nx.neuron(layer, neuron)``: everything about one neuron as plain Python objects;
+- ``nx.export(...)``: tables back to the public JSON files;
 - ``nx.explain.run(...)``: generate, simulate and score new explanations.
+
+``dir(nx)`` lists these (tab completion), though none is imported before it is used.
 """
 from __future__ import annotations
 
@@ -24,6 +28,10 @@ _LAZY = {
 }
 
 __all__ = ["connect", "sql", "query", "scan", "neuron", "export", "Warehouse", "ingest", "explain"]
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, "__version__"})
 
 
 def __getattr__(name: str):

@@ -42,8 +42,11 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
     """
     from nx.explain import inputs, prompts, runs
     from nx.explain.neuron import RunConfig
+    from nx.ranges import parse_ranges
     from nx.warehouse import Warehouse
 
+    # "0-3,7" or lists alike, as nx.ingest.run takes them
+    layers, neurons = parse_ranges(layers, "layer"), parse_ranges(neurons, "neuron")
     _check_arguments(model, layers, neurons, explainer, simulator, explainer_model, simulator_model,
                      concurrency, batch_size, timeout, max_retries)
     layers = list(dict.fromkeys(layers))

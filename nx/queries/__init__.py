@@ -22,10 +22,13 @@ from dataclasses import replace
 
 import duckdb
 
-from nx.errors import QueryError, WarehouseError
+from nx.errors import QueryError, UsageError, WarehouseError
 from nx.queries import named, readonly, views
 from nx.queries.location import Root, at, locate
 from nx.queries.render import Rows
+
+
+FORMATS = ("arrow", "polars", "pandas")  # what nx.sql and nx.query hand back
 
 
 def open_warehouse(warehouse=None):
@@ -49,22 +52,45 @@ def connect(warehouse=None) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def sql(text: str, warehouse=None, params: dict | None = None, *, arrow: bool = True, as_of=None):
+def sql(text: str, warehouse=None, params: dict | None = None, *, format: str = "arrow", arrow: bool = True,
+        as_of=None):
     """Run one read-only statement (SELECT or EXPLAIN); its rows as a pyarrow Table, or as
     ``Rows`` of Python values with ``arrow=False`` (what ``nx sql`` prints, without pyarrow).
 
-    ``params`` binds ``$name`` parameters. ``as_of`` reads the tables as they were: a version
-    number, ``"TABLE=VERSION,..."``, or a time (a datetime or ISO text); ``nx history`` lists
-    them. Raises QueryError with DuckDB's message when the SQL is wrong or would write.
+    >>> nx.sql("select layer, count(*) as n from explanations group by layer", format="polars")
+
+    ``format``: "arrow" (a pyarrow Table), "polars" or "pandas" (a DataFrame; pandas is not a
+    dependency of nx). ``params`` binds ``$name`` parameters. ``as_of`` reads the tables as they
+    were: a version number, ``"TABLE=VERSION,..."``, or a time (a datetime or ISO text); ``nx
+    history`` lists them. Raises QueryError with DuckDB's message when the SQL is wrong or would
+    write.
     """
+    if format not in FORMATS:
+        raise UsageError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
     root = at(locate(warehouse), as_of)
     try:
-        return _run(text, root, params, arrow, union_by_name=False)
+        result = _run(text, root, params, arrow, union_by_name=False)
     except QueryError as exc:
         if "schema mismatch" not in str(exc):
             raise
         # Files written under an older schema: read them by column name, at the cost of every footer.
-        return _run(text, root, params, arrow, union_by_name=True)
+        result = _run(text, root, params, arrow, union_by_name=True)
+    return as_frame(result, format) if arrow else result
+
+
+def as_frame(table, format: str):
+    """An Arrow table as ``format`` asks: itself, a polars or a pandas DataFrame."""
+    if format == "polars":
+        import polars as pl  # only when asked: nx sql never loads it
+
+        return pl.from_arrow(table)
+    if format == "pandas":
+        try:
+            import pandas  # noqa: F401  (optional: to_pandas needs it)
+        except ImportError:
+            raise UsageError("format='pandas' needs pandas, which nx does not install: pip install pandas") from None
+        return table.to_pandas()
+    return table
 
 
 def _run(text: str, root: Root, params: dict | None, arrow: bool, union_by_name: bool):
@@ -106,23 +132,35 @@ def named_queries(warehouse=None) -> dict[str, named.NamedQuery]:
     return named.named_queries(root)
 
 
-def query(name: str, warehouse=None, *, arrow: bool = True, as_of=None, **params):
-    """Run the named query ``name`` with ``params`` (strings are converted to the declared types).
+def query(name: str, warehouse=None, *, format: str = "arrow", arrow: bool = True, as_of=None, **params):
+    """Run the named query ``name`` with ``params`` (strings are converted to the declared types);
+    ``format`` as for ``sql``.
 
-    >>> nx.query("top-explained", min_score=0.9)
+    >>> nx.query("top-explained", min_score=0.9, layer=5, format="polars")
     """
     root = locate(warehouse)
     found = named.find(name, root)
-    result = sql(found.sql, root, found.bind(params), arrow=arrow, as_of=as_of)
+    result = sql(found.sql, root, found.bind(params), format=format, arrow=arrow, as_of=as_of)
     first = None if arrow else found.stopped_at_default_limit(params, len(result.rows))
     return result if first is None else replace(result, first=first)
 
 
 def scan(table: str, warehouse=None):
-    """A polars LazyFrame over a table, with partition pruning (see ``nx.queries.frames``)."""
+    """A polars LazyFrame over a table or a derived view, with partition pruning (see
+    ``nx.queries.frames``); nothing is read until it is collected.
+
+    >>> import polars as pl
+    >>> nx.scan("best_explanations").filter(pl.col("layer") == 5).sort("score").collect()
+
+    Tables: {tables}.
+    Derived views: {derived}.
+    """
     from nx.queries.frames import scan as scan_table  # polars is imported only by scans
 
     return scan_table(table, warehouse)
 
 
-__all__ = ["connect", "sql", "query", "scan", "named_queries", "locate", "open_warehouse", "Rows"]
+scan.__doc__ = scan.__doc__.format(tables=", ".join(views.TABLES), derived=", ".join(views.DERIVED))
+
+
+__all__ = ["connect", "sql", "query", "scan", "named_queries", "locate", "open_warehouse", "Rows", "FORMATS"]

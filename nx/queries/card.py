@@ -5,9 +5,11 @@ records with each token shaded by its activation (background intensity, relative
 neuron's largest activation; the peak token is also marked «» when there is no colour);
 lookup-table tokens; weight-based tokens; upstream and downstream neurons with their best
 public explanation. Odd characters inside tokens are made visible (``nx.tokens``: ↵ newline, ⇥ tab, ...).
+``html_card`` is the same neuron, shorter, as escaped HTML for notebooks.
 """
 from __future__ import annotations
 
+import html
 from typing import BinaryIO, TextIO
 
 from nx.queries.neuron import WEIGHT_SIDES, Neuron
@@ -141,6 +143,39 @@ def draw_card(neuron: Neuron, stream: TextIO, color: bool = False, width: int | 
         if entries:
             console.print(_related(title, entries, related))
             console.print()
+
+
+def _escaped(text) -> str:
+    return html.escape(visible_text(str(text)), quote=True)
+
+
+def html_card(neuron: Neuron, records: int = 3, tokens: int = 10, explanations: int = 5) -> str:
+    """The neuron as a small HTML card for notebooks (``Neuron._repr_html_``): best explanations,
+    the top records shaded by activation, lookup tokens, counts. Every value is escaped."""
+    parts = [f'<div class="nx-neuron" style="font-family: sans-serif; line-height: 1.4">'
+             f"<b>{_escaped(neuron.model)} · layer {neuron.layer} · neuron {neuron.neuron}</b><br>"
+             f'<span style="color: #666">{_escaped(_stats_line(neuron))}</span>']
+    ranked = sorted(neuron.explanations, key=lambda e: (e.get("score") is None, -(e.get("score") or 0)))
+    if ranked:
+        rows = "".join(f"<tr><td>{_escaped(e['run'])}</td><td>{_number(e.get('score'))}</td>"
+                       f"<td>{_escaped(e['explanation'] if e['explanation'] is not None else e.get('status'))}</td></tr>"
+                       for e in ranked[:explanations])
+        parts.append(f"<table><tr><th>run</th><th>score</th><th>explanation</th></tr>{rows}</table>"
+                     + (f"<i>… {len(ranked) - explanations} more</i>" if len(ranked) > explanations else ""))
+    peak = (neuron.stats or {}).get("max_activation")
+    for record in neuron.top_records[:records]:
+        spans = []
+        for token, activation in zip(record.get("tokens") or [], record.get("activations") or []):
+            alpha = max(0.0, min(1.0, activation / peak)) if activation is not None and peak and peak > 0 else 0.0
+            spans.append(f'<span title="{_number(activation)}" style="background: rgba(40, 160, 40, {alpha:.2f})">'
+                         f"{_escaped(token)}</span>")
+        parts.append(f'<div style="font-family: monospace; white-space: pre-wrap">{"".join(spans)}</div>')
+    if neuron.token_lookups:
+        listed = ", ".join(f"<code>{_escaped(e['token'])}</code>" for e in neuron.token_lookups[:tokens]
+                           if e["token"] is not None)
+        parts.append(f"lookup tokens: {listed}")
+    parts.append(f"<br>{len(neuron.upstream)} upstream, {len(neuron.downstream)} downstream neurons</div>")
+    return "".join(parts)
 
 
 def write_json(neuron: Neuron, stream: BinaryIO) -> None:

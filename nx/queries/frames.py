@@ -8,6 +8,11 @@ warehouse's fsspec filesystem (polars does not know the az://ACCOUNT/... spellin
 credentials nx resolves), which prunes partitions as well. A table with no files is an empty
 frame with the declared schema. (``pl.scan_delta(<warehouse>/<table>)`` reads the same table.)
 
+The derived views (``activations``, ``best_explanations``, ``neuron_summary``) are DuckDB's
+(``views.py``): one is scanned as a DuckDB relation handed to polars lazily, so a filter or a
+column choice reaches DuckDB, which prunes partitions as ``nx sql`` does, and rows are made only
+when the frame is collected. The SQL of each view is declared once, there.
+
 polars is imported here only: ``nx sql`` never pays for it.
 """
 from __future__ import annotations
@@ -27,9 +32,12 @@ def scan(table: str, warehouse=None) -> pl.LazyFrame:
     """
     from nx.errors import UsageError
     from nx.queries.location import locate
+    from nx.queries.views import DERIVED
 
+    if table in DERIVED:
+        return _derived(table, locate(warehouse))
     if table not in TABLES:
-        raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
+        raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}; views: {', '.join(DERIVED)}")
     root = locate(warehouse)
     spec = TABLES[table]
     empty = pl.from_arrow(spec.schema.empty_table())
@@ -42,6 +50,18 @@ def scan(table: str, warehouse=None) -> pl.LazyFrame:
     else:
         frame = pl.scan_pyarrow_dataset(_dataset(root.warehouse, table))
     return frame.select(spec.schema.names)
+
+
+def _derived(name: str, root) -> pl.LazyFrame:
+    """A derived view as a lazy frame over a DuckDB relation; the connection lives as long as it."""
+    import duckdb
+
+    from nx.queries import views
+
+    con = duckdb.connect()
+    views.connect_filesystem(con, root)
+    views.register_views(con, root, {name})
+    return con.sql(f"select * from {views.quote(name)}").pl(lazy=True)
 
 
 def _dataset(location: Warehouse, table: str):

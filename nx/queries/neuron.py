@@ -22,11 +22,15 @@ from nx.settings import DEFAULT_MODEL
 WEIGHT_SIDES = ("input_positive", "input_negative", "output_positive", "output_negative")
 
 
-@dataclass
+@dataclass(repr=False)
 class Neuron:
     """One neuron: its statistics, explanations (every run, with their scored sequences),
     activation records, lookup-table and weight-based tokens, and related neurons with their
-    best public explanation. Lists keep the source order (``rank``)."""
+    best public explanation. Lists keep the source order (``rank``).
+
+    Its ``repr`` is one line (counts and the best explanation: the fields hold hundreds of
+    kilobytes); in a notebook it shows as a card (``_repr_html_``, ``card.html_card``).
+    """
 
     model: str
     layer: int
@@ -43,6 +47,29 @@ class Neuron:
 
     def asdict(self) -> dict:
         return asdict(self)
+
+    @property
+    def best_explanation(self) -> dict | None:
+        """The highest-scoring explanation, a public one if there is one; None without any."""
+        scored = [e for e in self.explanations if e.get("score") is not None]
+        public = [e for e in scored if e.get("run") == "public"]
+        return max(public or scored, key=lambda e: e["score"], default=None)
+
+    def __repr__(self) -> str:
+        best = self.best_explanation
+        text = best and best["explanation"] or ""
+        said = (f"best {best['score']:.3f} ({best['run']}): {text[:80] + ('…' if len(text) > 80 else '')!r}"
+                if best else "no scored explanation")
+        count = len(self.explanations)
+        return (f"<Neuron {self.model} layer {self.layer} neuron {self.neuron}: {count} explanation"
+                f"{'' if count == 1 else 's'}, {said}; {len(self.top_records)} top, {len(self.random_records)} "
+                f"random, {len(self.quantile_records)} quantile records; {len(self.token_lookups)} lookup tokens; "
+                f"{len(self.upstream)} upstream, {len(self.downstream)} downstream neurons>")
+
+    def _repr_html_(self) -> str:
+        from nx.queries.card import html_card  # only a notebook asks
+
+        return html_card(self)
 
     @property
     def empty(self) -> bool:
