@@ -129,6 +129,17 @@ def rated_token(text: str) -> str | None:
     return found[-1] if found else None
 
 
+def classify(question: str) -> bool:
+    """The fake's answer to a detection or fuzzing question: detection, whether any token has the
+    explanation's letter; fuzzing, whether every marked token has it."""
+    letter = letter_of(_explanation_in(question)) or "\0"
+    text = question.split("\n")[1].split(": ", 1)[1]
+    marked = re.findall(r"<<(.*?)>>", text)
+    if "marked" in question.split("\n")[1]:
+        return bool(marked) and all(letter in unescape(m).lower() for m in marked)
+    return letter in unescape(text).lower()
+
+
 def json_request(text: str) -> dict | None:
     """A JSON simulation request (nx's or the paper's): the object, if it is one."""
     try:
@@ -242,7 +253,13 @@ class FakeOpenAI:
         prompt_tokens = sum(len(toy_tokens(m.get("content") or "")) for m in body.get("messages") or [])
         if not is_simulation(body) and ("<start>" in last or last.startswith("Tokens:")):
             return self._explanations(body, last, prompt_tokens)
-        if rated_token(last) is not None:
+        if last.endswith("Answer 1 (yes) or 0 (no).") and not is_simulation(body):
+            yes = classify(last)
+            text = "1" if yes else "0"
+            logprob_content = [{"token": text, "logprob": math.log(0.9),
+                                "top_logprobs": [{"token": text, "logprob": math.log(0.9)},
+                                                 {"token": "0" if yes else "1", "logprob": math.log(0.1)}]}]
+        elif rated_token(last) is not None:
             distribution = rule_distribution(_explanation_in(last), rated_token(last))
             text = max(distribution, key=distribution.get)
             logprob_content = [{"token": text, "logprob": math.log(distribution[text]),

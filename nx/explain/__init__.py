@@ -24,15 +24,25 @@ __all__ = ["run", "ExplainReport"]
 
 EXPLAINERS = ("token-activations", "token-lookup")
 SIMULATORS = ("all-at-once", "chat-logprobs", "sampling", "token-by-token", "json")
+CALIBRATIONS = ("linear", "percentile")
+SCORERS = ("simulation", "detection", "fuzzing")
+PROMPTS = ("nx", "paper")
+PAPER_SIMULATORS = ("all-at-once", "token-by-token", "json")
 
 
 def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int],
         neurons: list[int] | None = None, run: str, explainer_model: str, simulator_model: str,
         explainer: str = "token-activations", simulator: str = "all-at-once",
         base_url: str | None = None, api_key: str | None = None, concurrency: int = 8,
-        calibrate: bool = False, timeout: float = 60.0, max_retries: int = 5, batch_size: int = 16,
+        calibrate: str | bool | None = None, samples: int = 1, scorers: tuple[str, ...] | list[str] = ("simulation",),
+        prompts: str = "nx", timeout: float = 60.0, max_retries: int = 5, batch_size: int = 16,
         progress: Progress = NullProgress()) -> ExplainReport:
     """Explain, simulate and score ``neurons`` (None: all with records) of ``layers`` as ``run``.
+
+    ``calibrate``: None (raw 0-10 simulations), "linear" (True) or "percentile"; ``samples``
+    explanations per neuron, each scored, the best flagged; ``scorers``: any of "simulation"
+    (the paper's), "detection" and "fuzzing"; ``prompts``: "nx" or "paper" (the original
+    package's prompt builder and few-shot examples, the ``paper`` extra).
 
     Raises UsageError (bad arguments, or a run resumed with other models/simulator/prompts),
     NotFoundError (no activation records for the layers), ApiError (no key for OpenAI, key or
@@ -40,7 +50,8 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
     WarehouseError (the warehouse cannot be written). Interrupted (KeyboardInterrupt) or
     killed, it leaves only whole neurons behind; calling it again resumes.
     """
-    from nx.explain import inputs, prompts, runs
+    from nx.explain import inputs, runs
+    from nx.explain import prompts as nx_prompts
     from nx.explain.neuron import RunConfig
     from nx.ranges import parse_ranges
     from nx.warehouse import Warehouse
@@ -49,13 +60,20 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
     layers, neurons = parse_ranges(layers, "layer"), parse_ranges(neurons, "neuron")
     _check_arguments(model, layers, neurons, explainer, simulator, explainer_model, simulator_model,
                      concurrency, batch_size, timeout, max_retries)
+    calibrate, scorers = _check_scoring(calibrate, samples, scorers, prompts, simulator, explainer)
+    builder = nx_prompts
+    if prompts == "paper":
+        from nx.explain import paper
+
+        builder = paper.load()
     layers = list(dict.fromkeys(layers))
     runs.check_run_name(run)
     started, clock = runs.now(), time.monotonic()
     store = runs.RunStore(warehouse if isinstance(warehouse, Warehouse) else Warehouse(warehouse), model, run)
-    versions = prompts.versions_used(explainer, simulator)
+    versions = builder.versions_used(explainer, simulator, scorers)
     store.check_compatible({"explainer_model": explainer_model, "simulator_model": simulator_model,
                             "explainer": explainer, "simulator": simulator, "calibrate": calibrate,
+                            "samples": samples, "scorers": ",".join(scorers), "prompts": prompts,
                             "prompt_versions": json.dumps(versions, sort_keys=True)})
     store.warehouse.check_writable()
     from nx import migrate  # an older nx's tables become Delta tables before anything is written
@@ -70,7 +88,7 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
         raise NotFoundError(f"no activation records for model {model} {where} in "
                             f"{store.warehouse.url}; ingest them first")
     config = RunConfig(model, run, explainer_model, simulator_model, explainer, simulator, calibrate,
-                       prompts.version(explainer, simulator))
+                       builder.version(explainer, simulator, scorers), samples, scorers, builder)
     report = ExplainReport(run, model, explainer_model, simulator_model, explainer, simulator,
                            config.prompt_version)
     store.repair()
@@ -85,7 +103,8 @@ def run(*, warehouse=None, model: str = settings.DEFAULT_MODEL, layers: list[int
                            "--base-url for a server that needs no key")
         parameters = {"model": model, "layers": runs.compact_ranges(layers),
                       "neurons": runs.compact_ranges(neurons) if neurons is not None else "all",
-                      "calibrate": calibrate, "concurrency": concurrency, "timeout": timeout,
+                      "calibrate": calibrate, "samples": samples, "scorers": ",".join(scorers),
+                      "prompts": prompts, "concurrency": concurrency, "timeout": timeout,
                       "max_retries": max_retries, "batch_size": batch_size}
         items = inputs.stream(store.warehouse, model, todo, explainer, available)
         _run_coroutine(_execute(config, store, items, len(todo), report, progress, parameters,
@@ -114,6 +133,31 @@ def _check_arguments(model, layers, neurons, explainer, simulator, explainer_mod
     for neuron in neurons or ():
         if not 0 <= neuron < neuron_count:
             raise UsageError(f"neuron {neuron} is out of range for {model} (0-{neuron_count - 1})")
+
+
+def _check_scoring(calibrate, samples, scorers, prompts, simulator, explainer) -> tuple[str | None, tuple[str, ...]]:
+    """The calibration kind (None, linear, percentile) and scorers, checked."""
+    if calibrate is True:
+        calibrate = "linear"
+    elif calibrate is False or calibrate in ("", "none"):
+        calibrate = None
+    if calibrate not in (None, *CALIBRATIONS):
+        raise UsageError(f"calibration {calibrate!r}: choose one of {', '.join(CALIBRATIONS)}")
+    if isinstance(scorers, str):
+        scorers = [s.strip() for s in scorers.split(",") if s.strip()]
+    scorers = tuple(dict.fromkeys(scorers))
+    unknown = [s for s in scorers if s not in SCORERS]
+    if unknown or not scorers:
+        raise UsageError(f"scorer {', '.join(unknown) or '(none)'}: choose from {', '.join(SCORERS)}")
+    if not isinstance(samples, int) or not 1 <= samples <= 20:
+        raise UsageError("samples must be from 1 to 20")
+    if prompts not in PROMPTS:
+        raise UsageError(f"prompts {prompts!r}: choose one of {', '.join(PROMPTS)}")
+    if prompts == "paper" and ("simulation" in scorers and simulator not in PAPER_SIMULATORS
+                               or explainer != "token-activations"):
+        raise UsageError(f"--prompts paper builds the original's token-activations explainer and its "
+                         f"{', '.join(PAPER_SIMULATORS)} simulators; choose one of those")
+    return calibrate, scorers
 
 
 def _run_coroutine(coroutine) -> None:
@@ -176,7 +220,8 @@ async def _execute(config, store, items, total, report, progress, parameters, ve
 
     try:
         await probe(client, explainer_model=config.explainer_model,
-                    simulator_model=config.simulator_model, simulator=config.simulator)
+                    simulator_model=config.simulator_model, simulator=config.simulator if config.simulates else None,
+                    builder=config.builder)
         store.write_run(record(None))
         progress.start(total, f"explain {config.run}")
         workers = [asyncio.ensure_future(worker(items)) for _ in range(min(concurrency, total))]
@@ -194,7 +239,8 @@ async def _execute(config, store, items, total, report, progress, parameters, ve
         progress.start(0, "compacting")
         from nx import maintenance  # pyarrow and delta-rs: already loaded by the writes
 
-        maintenance.compact(store.warehouse, ["explanations", "explanation_sequences", "runs"], "explain")
+        written = [t for t in runs.RUN_TABLES if store.warehouse.has_table(t)]
+        maintenance.compact(store.warehouse, written, "explain")
         progress.finish()
     finally:
         # Neurons already finished are whole: keep them even when interrupted.

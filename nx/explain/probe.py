@@ -12,8 +12,10 @@ from nx.explain import explainer, simulators
 from nx.explain.client import Client, RequestFailed
 
 
-async def probe(client: Client, *, explainer_model: str, simulator_model: str, simulator: str) -> None:
-    """Raises ApiError with a one-line message if the run cannot work."""
+async def probe(client: Client, *, explainer_model: str, simulator_model: str, simulator: str | None,
+                builder=None) -> None:
+    """Raises ApiError with a one-line message if the run cannot work. ``simulator`` None: the
+    run only asks the simulator model plain chat questions (detection, fuzzing)."""
     listed: list[str] | None = None
     try:
         listed = await client.models()
@@ -27,8 +29,14 @@ async def probe(client: Client, *, explainer_model: str, simulator_model: str, s
         await explainer.check(client, explainer_model)
     except RequestFailed as exc:
         raise ApiError(_describe(client, exc, explainer_model, "explainer", listed)) from None
+    if simulator is None:
+        try:
+            await explainer.check(client, simulator_model)
+        except RequestFailed as exc:
+            raise ApiError(_describe(client, exc, simulator_model, "simulator", listed)) from None
+        return
     try:
-        await simulators.check(client, simulator_model, simulator)
+        await simulators.check(client, simulator_model, simulator, builder)
     except RequestFailed as exc:
         if exc.status in (401, 403) or (exc.fatal and exc.status == 429):
             raise ApiError(_describe(client, exc, simulator_model, "simulator", listed)) from None

@@ -25,6 +25,8 @@ VERSIONS = {
     "simulator-chat": "1",         # chat-logprobs and sampling
     "simulator-single-token": "1", # token-by-token, on either endpoint
     "simulator-json": "1",         # json
+    "scorer-detection": "1",       # --scorer detection
+    "scorer-fuzzing": "1",         # --scorer fuzzing
 }
 EXPLAINER_TEMPLATE = {"token-activations": "explainer-token-activations",
                       "token-lookup": "explainer-token-lookup"}
@@ -62,15 +64,20 @@ _LOOKUP_EXAMPLES = [
 ]
 
 
-def version(explainer: str, simulator: str) -> str:
-    """The ``prompt_version`` of rows made with this explainer and simulator."""
-    names = (EXPLAINER_TEMPLATE[explainer], SIMULATOR_TEMPLATE[simulator])
-    return ",".join(f"{name}@{VERSIONS[name]}" for name in names)
+def _names(explainer: str, simulator: str, scorers: Sequence[str]) -> list[str]:
+    names = [EXPLAINER_TEMPLATE[explainer]]
+    if "simulation" in scorers:
+        names.append(SIMULATOR_TEMPLATE[simulator])
+    return names + [f"scorer-{s}" for s in scorers if s != "simulation"]
 
 
-def versions_used(explainer: str, simulator: str) -> dict[str, str]:
-    names = (EXPLAINER_TEMPLATE[explainer], SIMULATOR_TEMPLATE[simulator])
-    return {name: VERSIONS[name] for name in names}
+def version(explainer: str, simulator: str, scorers: Sequence[str] = ("simulation",)) -> str:
+    """The ``prompt_version`` of rows made with this explainer, simulator and scorers."""
+    return ",".join(f"{name}@{VERSIONS[name]}" for name in _names(explainer, simulator, scorers))
+
+
+def versions_used(explainer: str, simulator: str, scorers: Sequence[str] = ("simulation",)) -> dict[str, str]:
+    return {name: VERSIONS[name] for name in _names(explainer, simulator, scorers)}
 
 
 def display_token(token: str) -> str:
@@ -252,3 +259,24 @@ def json_record(explanation: str, tokens: Sequence[str], values: Sequence[int] |
     return json.dumps({"explanation": explanation, "text": "".join(tokens),
                        "activations": [{"token": t, "activation": None if values is None else values[i]}
                                        for i, t in enumerate(tokens)]}, ensure_ascii=False)
+
+
+_CLASSIFY_SYSTEM = (f"{_INTRO} You get an explanation of what a neuron responds to and a text. "
+                    f"Answer with one digit: 1 for yes, 0 for no.")
+ANSWER = "Answer 1 (yes) or 0 (no)."
+
+
+def detection_messages(explanation: str, tokens: Sequence[str]) -> list[dict]:
+    """Does the neuron fire anywhere in this text? (the detection scorer)"""
+    question = (f"{EXPLANATION_LEAD} {explanation.strip()}\nText: {display_token(''.join(tokens))}\n"
+                f"Does this neuron fire anywhere in the text? {ANSWER}")
+    return [{"role": "system", "content": _CLASSIFY_SYSTEM}, {"role": "user", "content": question}]
+
+
+def fuzzing_messages(explanation: str, tokens: Sequence[str], marked: Sequence[int]) -> list[dict]:
+    """Are the marked tokens the ones the explanation points to? (the fuzzing scorer)"""
+    chosen = set(marked)
+    text = "".join(f"<<{display_token(t)}>>" if i in chosen else display_token(t) for i, t in enumerate(tokens))
+    question = (f"{EXPLANATION_LEAD} {explanation.strip()}\nText, the tokens where the neuron fires marked "
+                f"<<like this>>: {text}\nDo the marked tokens fit the explanation? {ANSWER}")
+    return [{"role": "system", "content": _CLASSIFY_SYSTEM}, {"role": "user", "content": question}]

@@ -1,11 +1,11 @@
 """Write-back of a run: its rows in the ``run=<name>`` partitions and its ``runs`` row.
 
-Each flushed batch is two Delta commits: the scored sequences of its neurons, then their
-``explanations`` rows (scored, or failed with the reason and no scores). Each commit replaces
-whatever rows those neurons had in the run, so a retried neuron, a resumed run or a second
-process on the same run never leaves two rows for one neuron. A crash between the two commits
-leaves sequences whose neuron has no scored explanation; ``repair`` (run at every start)
-removes them. The runs row is replaced at start, after each batch and at the end: token
+Each flushed batch is three Delta commits: the scored sequences of its neurons, the detection
+and fuzzing predictions, then their ``explanations`` rows (one per sample, scored, or one failed
+row with the reason and no scores). Each commit replaces whatever rows those neurons had in the
+run, so a retried neuron, a resumed run or a second process on the same run never leaves two
+rows for one neuron and sample. A crash between the commits leaves sequences or predictions
+whose neuron has no scored explanation; ``repair`` (run at every start) removes them. The runs row is replaced at start, after each batch and at the end: token
 usage adds up over resumes, counts are recounted from the rows.
 """
 from __future__ import annotations
@@ -25,6 +25,17 @@ from nx.warehouse import Replace, Warehouse
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 # What makes scores comparable: resuming a run with other values would mix them.
 IDENTITY = ("explainer_model", "simulator_model", "explainer", "simulator", "prompt_versions")
+# ... and these of its parameters (with the value a run made before they existed had).
+IDENTITY_PARAMETERS = {"calibrate": None, "samples": 1, "scorers": "simulation", "prompts": "nx"}
+CHILD_TABLES = ("explanation_sequences", "scorer_predictions")
+# What a run writes (scorer_predictions only with --scorer detection or fuzzing).
+RUN_TABLES = ("explanations", *CHILD_TABLES, "runs")
+
+
+def _normalised(name: str, value):
+    if name == "calibrate" and isinstance(value, bool):   # runs before --calibrate took a kind
+        return "linear" if value else None
+    return value
 
 
 def check_run_name(run: str) -> None:
@@ -82,47 +93,59 @@ class RunStore:
             if previous.get(key) != identity[key]:
                 raise UsageError(f"run {self.run!r} was made with {key}={previous.get(key)}, not "
                                  f"{identity[key]}; resuming it would mix scores, choose another --run")
-        calibrated = json.loads(previous.get("parameters") or "{}").get("calibrate")
-        if calibrated is not None and calibrated != identity["calibrate"]:
-            raise UsageError(f"run {self.run!r} was made with calibrate={calibrated}; "
-                             f"resuming it would mix scores, choose another --run")
+        parameters = json.loads(previous.get("parameters") or "{}")
+        for name, default in IDENTITY_PARAMETERS.items():
+            made = _normalised(name, parameters.get(name, default))
+            if made != identity[name]:
+                raise UsageError(f"run {self.run!r} was made with {name}={made}, not {identity[name]}; "
+                                 f"resuming it would mix scores, choose another --run")
 
     def repair(self) -> None:
-        """Undo what an interrupted flush left: sequences of neurons with no scored row."""
-        sequences = self.warehouse.read_table("explanation_sequences", self._partition(), columns=["layer", "neuron"])
-        if not len(sequences):
-            return
-        explanations = self.warehouse.read_table("explanations", self._partition(),
-                                                 columns=["layer", "neuron", "status"])
-        scored = {(l, n) for l, n, s in zip(*(explanations[c].to_pylist() for c in ("layer", "neuron", "status")))
-                  if s == "ok"}
-        orphans = set(zip(sequences["layer"].to_pylist(), sequences["neuron"].to_pylist())) - scored
-        if orphans:
-            self._commit("explanation_sequences", [], orphans)
+        """Undo what an interrupted flush left: sequences and predictions of neurons with no
+        scored row."""
+        scored = None
+        for table in CHILD_TABLES:
+            if not self.warehouse.has_table(table):
+                continue
+            children = self.warehouse.read_table(table, self._partition(), columns=["layer", "neuron"])
+            if not len(children):
+                continue
+            if scored is None:
+                explanations = self.warehouse.read_table("explanations", self._partition(),
+                                                         columns=["layer", "neuron", "status"])
+                scored = {(l, n) for l, n, s in zip(*(explanations[c].to_pylist() for c in ("layer", "neuron", "status")))
+                          if s == "ok"}
+            orphans = set(zip(children["layer"].to_pylist(), children["neuron"].to_pylist())) - scored
+            if orphans:
+                self._commit(table, [], orphans)
 
     def scored_neurons(self, layer: int) -> set[int]:
-        """Neurons of a layer with an 'ok' row in this run (they are skipped on resume)."""
+        """Neurons of a layer with 'ok' rows in this run (they are skipped on resume)."""
         table = self.warehouse.read_table("explanations", self._partition(layer),
                                           columns=["neuron", "status"])
         ok = table.filter(pc.equal(table["status"], "ok"))
         return set(ok["neuron"].to_pylist())
 
     def counts(self) -> tuple[int, int]:
-        """(ok, failed) neurons of the run, from its rows."""
-        table = self.warehouse.read_table("explanations", self._partition(), columns=["status"])
-        statuses = table["status"].to_pylist()
+        """(ok, failed) neurons of the run, from its rows (a neuron has one row per sample)."""
+        table = self.warehouse.read_table("explanations", self._partition(), columns=["layer", "neuron", "status"])
+        neurons = {(l, n): s for l, n, s in zip(*(table[c].to_pylist() for c in ("layer", "neuron", "status")))}
+        statuses = list(neurons.values())
         return statuses.count("ok"), statuses.count("failed")
 
     # -- writing -------------------------------------------------------------------------
     def write_batch(self, results: list) -> None:
         """Write finished neurons (``NeuronResult``s): sequences first, then explanations."""
         keys = {(r.layer, r.neuron) for r in results}
-        sequences, explanations = [], []
+        sequences, predictions, explanations = [], [], []
         for layer in sorted({r.layer for r in results}):
             mine = [r for r in results if r.layer == layer]
             sequences += self._files("explanation_sequences", layer, [row for r in mine if r.ok for row in r.sequences])
-            explanations += self._files("explanations", layer, [r.explanation for r in mine])
+            predictions += self._files("scorer_predictions", layer, [row for r in mine if r.ok for row in r.predictions])
+            explanations += self._files("explanations", layer, [row for r in mine for row in r.explanations])
         self._commit("explanation_sequences", sequences, keys)
+        if predictions or self.warehouse.has_table("scorer_predictions"):
+            self._commit("scorer_predictions", predictions, keys)
         self._commit("explanations", explanations, keys)
 
     def _files(self, table: str, layer: int, rows: list[dict]) -> list:

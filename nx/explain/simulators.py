@@ -152,9 +152,9 @@ def _value_lines(text: str, count: int) -> list[tuple[str, int]]:
 PROBE_TOKENS = (" The", " cat", " sat", " on", " the", " mat", ".")
 
 
-async def check(client: Client, model: str, kind: str) -> None:
+async def check(client: Client, model: str, kind: str, builder=None) -> None:
     """Raise RequestFailed if ``kind`` cannot run on ``model``: one small simulation."""
-    await simulate(client, model, kind, "animals", PROBE_TOKENS)
+    await simulate(client, model, kind, "animals", PROBE_TOKENS, builder or prompts)
 
 
 async def working_alternatives(client: Client, model: str, kind: str) -> list[str]:

@@ -40,8 +40,13 @@ TABLES: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
             ('top_only_score', 'DOUBLE'), ('random_only_score', 'DOUBLE'),
             ('sequence_count', 'INTEGER'), ('explainer', 'VARCHAR'),
             ('explainer_model', 'VARCHAR'), ('simulator_model', 'VARCHAR'),
-            ('simulator', 'VARCHAR'), ('prompt_version', 'VARCHAR'), ('status', 'VARCHAR'),
-            ('error', 'VARCHAR'), ('extras', 'VARCHAR'),
+            ('simulator', 'VARCHAR'), ('prompt_version', 'VARCHAR'), ('calibration', 'VARCHAR'),
+            ('best', 'BOOLEAN'), ('detection_balanced_accuracy', 'DOUBLE'),
+            ('detection_precision', 'DOUBLE'), ('detection_recall', 'DOUBLE'),
+            ('detection_f1', 'DOUBLE'), ('detection_auc', 'DOUBLE'),
+            ('fuzzing_balanced_accuracy', 'DOUBLE'), ('fuzzing_precision', 'DOUBLE'),
+            ('fuzzing_recall', 'DOUBLE'), ('fuzzing_f1', 'DOUBLE'), ('fuzzing_auc', 'DOUBLE'),
+            ('status', 'VARCHAR'), ('error', 'VARCHAR'), ('extras', 'VARCHAR'),
         ),
     },
     'explanation_sequences': {
@@ -103,6 +108,16 @@ TABLES: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
             ('ended_at', 'TIMESTAMP WITH TIME ZONE'), ('prompt_tokens', 'BIGINT'),
             ('completion_tokens', 'BIGINT'), ('neurons_ok', 'BIGINT'),
             ('neurons_failed', 'BIGINT'),
+        ),
+    },
+    'scorer_predictions': {
+        'partitions': (('model', 'VARCHAR'), ('run', 'VARCHAR')),
+        'columns': (
+            ('layer', 'INTEGER'), ('neuron', 'INTEGER'), ('explanation_index', 'INTEGER'),
+            ('scorer', 'VARCHAR'), ('example_index', 'INTEGER'), ('sample', 'VARCHAR'),
+            ('sequence_id', 'VARCHAR'), ('label', 'BOOLEAN'), ('marked', 'INTEGER[]'),
+            ('prediction', 'BOOLEAN'), ('probability', 'DOUBLE'), ('answer', 'VARCHAR'),
+            ('error', 'VARCHAR'),
         ),
     },
 }

@@ -40,14 +40,15 @@ select model, layer, neuron, sample, quantile, rank,
 from activation_records
 """
 
-# One row per neuron and run: the highest-scoring explanation, the first written on ties.
+# One row per neuron and run: the explanation flagged best where nx explain set the flag (its
+# samples were ranked when they were scored), else the highest-scoring one, the first on ties.
 BEST_EXPLANATIONS_SQL = """
 select model, run, layer, neuron, explanation_index, explanation, score, rsquared_score,
        absolute_dev_explained_score, top_only_score, random_only_score,
        count(*) over (partition by model, run, layer, neuron)::integer as explanation_count
 from explanations
 qualify row_number() over (partition by model, run, layer, neuron
-                           order by score desc nulls last, explanation_index) = 1
+                           order by best desc nulls last, score desc nulls last, explanation_index) = 1
 """
 
 NEURON_SUMMARY_SQL = """

@@ -11,12 +11,13 @@ from nx.schema.ingest_log import INGEST_LOG
 from nx.schema.neurons import NEURONS
 from nx.schema.related_neurons import RELATED_NEURONS
 from nx.schema.runs import RUNS
+from nx.schema.scorer_predictions import SCORER_PREDICTIONS
 from nx.schema.token_lookups import TOKEN_LOOKUPS
 from nx.schema.token_weights import TOKEN_WEIGHTS
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     NEURONS, ACTIVATION_RECORDS, EXPLANATIONS, EXPLANATION_SEQUENCES, RELATED_NEURONS,
-    TOKEN_WEIGHTS, TOKEN_LOOKUPS, INGEST_LOG, RUNS,
+    TOKEN_WEIGHTS, TOKEN_LOOKUPS, INGEST_LOG, RUNS, SCORER_PREDICTIONS,
 )}
 
 # The seven data tables of the warehouse (the log and runs are bookkeeping).

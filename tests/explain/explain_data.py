@@ -79,7 +79,30 @@ def _formulas(t: np.ndarray, p: np.ndarray) -> dict:
             "absolute_dev_explained_score": float(1 - np.mean(np.abs(t - p)) / np.mean(np.abs(t)))}
 
 
-def expected_scores(neuron: int, simulator: str, calibrate: bool = False) -> dict:
+def percentile_match(simulated: np.ndarray, true: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Percentile matching written out: the k-th smallest simulated value goes to the k-th
+    smallest true one; equal simulated values to the mean of the true values they span;
+    linear in between, clamped outside."""
+    pairs = sorted(zip(np.sort(simulated), np.sort(true)))
+    groups: dict[float, list[float]] = {}
+    for s, t in pairs:
+        groups.setdefault(float(s), []).append(float(t))
+    xs = sorted(groups)
+    ys = [sum(groups[x]) / len(groups[x]) for x in xs]
+    out = []
+    for v in values:
+        if v <= xs[0]:
+            out.append(ys[0])
+        elif v >= xs[-1]:
+            out.append(ys[-1])
+        else:
+            i = max(k for k in range(len(xs)) if xs[k] <= v)
+            j = i + 1 if xs[i] < v else i
+            out.append(ys[i] if j == i else ys[i] + (ys[j] - ys[i]) * (v - xs[i]) / (xs[j] - xs[i]))
+    return np.array(out)
+
+
+def expected_scores(neuron: int, simulator: str, calibrate: bool | str = False) -> dict:
     """The scores a run must store for this neuron, from the rule and the paper's splits."""
     top, random = neuron_records(neuron)
     explanation = explanation_of(neuron)
@@ -91,7 +114,10 @@ def expected_scores(neuron: int, simulator: str, calibrate: bool = False) -> dic
     valid = top[2:20:4] + random[1:15:3]          # the paper's valid split, n = 5
     calibration = top[1:20:4] + random[0:15:3]
     predicted = predict(valid)
-    if calibrate:
+    if calibrate == "percentile":
+        predicted = [percentile_match(np.concatenate(predict(calibration)),
+                                      np.concatenate([np.array(a) for _, a in calibration]), p) for p in predicted]
+    elif calibrate:
         slope, intercept = np.polyfit(np.concatenate(predict(calibration)),
                                       np.concatenate([np.array(a) for _, a in calibration]), 1)
         predicted = [intercept + slope * p for p in predicted]

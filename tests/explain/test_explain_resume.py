@@ -143,3 +143,44 @@ def test_killed_or_interrupted_process_leaves_whole_neurons_and_resumes(fake, wa
     resumed = _run(fake, warehouse)
     assert resumed.skipped == len(done) and resumed.ok + resumed.skipped == 6
     assert len(_check_whole(warehouse)) == 6
+
+
+def test_killed_run_with_samples_and_scorers_resumes_asking_nothing_stored(fake, warehouse, tmp_path):
+    from explain_data import LETTERS
+
+    fake.inject(*[Fault("sleep", seconds=0.02, when=is_simulation) for _ in range(300)])
+    script = tmp_path / "explain.py"
+    script.write_text(
+        "import nx.explain\n"
+        f"nx.explain.run(warehouse={warehouse.url!r}, layers=[{LAYER}], neurons=list(range(6)), "
+        f"run='resumable', explainer_model='fake-chat', simulator_model='fake-chat', samples=2, "
+        f"scorers=['simulation', 'detection'], simulator='chat-logprobs', base_url={fake.url!r}, "
+        f"concurrency=1, batch_size=1)\n")
+    root = Path(nx.__file__).parent.parent
+    process = subprocess.Popen([sys.executable, str(script)], cwd=root, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.monotonic() + 30
+    # 1 probe + 2 x 10 simulations per neuron: after 50, two neurons are finished.
+    while time.monotonic() < deadline and sum(is_simulation(r["body"]) for r in fake.requests) < 50:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=20) != 0
+    partition = {"model": MODEL, "run": "resumable"}
+    rows = warehouse.read_table("explanations", partition).to_pylist()
+    done = {r["neuron"] for r in rows if r["status"] == "ok"}
+    assert 2 <= len(done) < 6
+    assert sorted((r["neuron"], r["explanation_index"]) for r in rows) == [(n, i) for n in sorted(done) for i in (0, 1)]
+    fake.faults.clear()
+    before = len(fake.requests)
+    resumed = _run(fake, warehouse, samples=2, scorers=["simulation", "detection"])
+    assert resumed.skipped == len(done) and resumed.ok + resumed.skipped == 6
+    asked = [r["body"] for r in fake.requests[before:] if r["body"].get("messages")]
+    explainer = [b for b in asked if b.get("n") == 2]
+    assert len(explainer) == 6 - len(done)   # one request (n=2) per neuron not stored
+    for body in asked:
+        text = body["messages"][-1]["content"]
+        assert not any(f"letter {LETTERS[n]}" in text for n in done), "asked again about a stored neuron"
+    rows = warehouse.read_table("explanations", partition).to_pylist()
+    assert sorted((r["neuron"], r["explanation_index"]) for r in rows) == [(n, i) for n in range(6) for i in (0, 1)]
+    predictions = warehouse.read_table("scorer_predictions", partition)["neuron"].to_pylist()
+    assert all(predictions.count(n) == 20 for n in range(6))

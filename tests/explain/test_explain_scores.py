@@ -187,7 +187,7 @@ def test_new_run_sits_beside_public_and_joins_activation_records(fake, warehouse
             row["explainer"]) == ("mine", MODEL, "fake-chat", "fake-chat", "chat-logprobs", "token-activations")
     assert json.loads(row["prompt_versions"]) == {"explainer-token-activations": "1", "simulator-chat": "1"}
     parameters = json.loads(row["parameters"])
-    assert parameters["neurons"] == "0-3" and parameters["calibrate"] is False
+    assert parameters["neurons"] == "0-3" and parameters["calibrate"] is None and parameters["samples"] == 1
     assert row["base_url"] == fake.url and row["started_at"] <= row["ended_at"]
     assert (row["neurons_ok"], row["neurons_failed"]) == (4, 0)
     assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
