@@ -4,7 +4,8 @@ Long functions take ``progress: Progress`` and call ``start(total, description)`
 to the total and names the stage; it may be called again, e.g. ``start(0, "listing")`` before
 the total is known) then ``advance(n, **counts)``;
 the CLI passes a rich bar, tests pass ``CountingProgress`` and compare its counts with what
-was written.
+was written. ``note(text)`` is a line for people (the CLI prints it on stderr), such as what a
+run is waiting for; ``tell`` calls it on a progress that has it.
 """
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ class Progress(Protocol):
     def advance(self, n: int = 1, **counts: int) -> None: ...
 
     def finish(self) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+def tell(progress: Progress, text: str) -> None:
+    """``progress.note(text)``, for a progress object written before notes existed too."""
+    note = getattr(progress, "note", None)
+    if note is not None:
+        note(text)
 
 
 class NullProgress:
@@ -31,6 +41,9 @@ class NullProgress:
     def finish(self) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        pass
+
 
 class CountingProgress:
     """Keeps totals, for tests and for callers that draw their own way."""
@@ -40,6 +53,7 @@ class CountingProgress:
         self.done = 0
         self.counts: dict[str, int] = {}
         self.finished = False
+        self.notes: list[str] = []
 
     def start(self, total: int, description: str = "") -> None:
         self.total += total
@@ -51,3 +65,6 @@ class CountingProgress:
 
     def finish(self) -> None:
         self.finished = True
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)

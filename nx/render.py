@@ -60,6 +60,13 @@ class RichProgress:
             self._bar.stop()
             self._bar = None
 
+    def note(self, text: str) -> None:
+        """One line on stderr at once, "nx: " first (above the bar, when there is one)."""
+        if self._bar is not None:
+            self._bar.console.print(f"nx: {text}", markup=False, highlight=False)
+        else:
+            note(f"nx: {text}")
+
 
 def error_line(message: str) -> None:
     text = " ".join(str(message).split())

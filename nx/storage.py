@@ -12,6 +12,10 @@ names the same account (its ``AccountName`` or the last part of its ``BlobEndpoi
 Azurite emulator is reached this way), else ``AZURE_STORAGE_ACCOUNT_KEY`` or
 ``AZURE_STORAGE_SAS_TOKEN``; with none of them the account is read anonymously, which is how
 the public ``openaipublic`` account must be read.
+
+Azure clients give up soon on a host that does not answer: ``CONNECT_SECONDS`` to connect,
+``AZURE_RETRIES`` retries a few seconds apart (the SDK's defaults, 20 s and 3 retries 15-24 s
+apart, made an unreachable source take minutes per call); nx's own callers retry on top.
 """
 from __future__ import annotations
 
@@ -38,6 +42,12 @@ class Location:
 
     def join(self, *parts: str) -> str:
         return posixpath.join(self.path, *parts) if self.protocol != "file" else os.path.join(self.path, *parts)
+
+    def shown(self, fs_path: str) -> str:
+        """A path in this filesystem as people write the location (the account of az:// too)."""
+        if self.protocol == "az":
+            return f"az://{self.account}/{fs_path.lstrip('/')}"
+        return self.url_of(fs_path)
 
     def url_of(self, fs_path: str) -> str:
         """A path in this filesystem as a URL that DuckDB (with the fs registered) can open."""
@@ -87,19 +97,47 @@ def delta_storage_options(account: str) -> dict[str, str]:
     return {"account_name": account, "azure_skip_signature": "true"}
 
 
+CONNECT_SECONDS = 10
+AZURE_RETRIES = 2  # after 1 s, then about 3 s
+_AZURE_CLASS: list = []
+
+
+def _azure_class():
+    """adlfs's filesystem whose Azure clients connect within CONNECT_SECONDS and retry
+    AZURE_RETRIES times, soon (adlfs makes its clients with the SDK's defaults, and again after
+    a fork or unpickling: hence a subclass, not a client swapped in once)."""
+    if not _AZURE_CLASS:
+        import adlfs  # imported here: only az:// users pay for the Azure SDK
+        from azure.storage.blob.aio import BlobServiceClient
+
+        options = {"connection_timeout": CONNECT_SECONDS, "retry_total": AZURE_RETRIES, "initial_backoff": 1,
+                   "increment_base": 2, "random_jitter_range": 1}
+
+        class AzureFileSystem(adlfs.AzureBlobFileSystem):
+            def do_connect(self):
+                super().do_connect()
+                client = self.service_client
+                if self.connection_string is not None:
+                    self.service_client = BlobServiceClient.from_connection_string(
+                        self.connection_string, **options)
+                else:  # the same URL (with a SAS token) and credential as adlfs's, other options
+                    self.service_client = BlobServiceClient(client.url, credential=client.credential, **options)
+
+        _AZURE_CLASS.append(AzureFileSystem)
+    return _AZURE_CLASS[0]
+
+
 def azure_filesystem(account: str):
     """An adlfs filesystem for one storage account, with credentials from the environment."""
-    import adlfs  # imported here: only az:// users pay for the Azure SDK
-
+    filesystem = _azure_class()
     conn = _connection_string_for(account)
     if conn:
-        return adlfs.AzureBlobFileSystem(connection_string=conn, skip_instance_cache=True)
+        return filesystem(connection_string=conn, skip_instance_cache=True)
     key = os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
     sas = os.environ.get("AZURE_STORAGE_SAS_TOKEN")
     if key or sas:
-        return adlfs.AzureBlobFileSystem(account_name=account, account_key=key, sas_token=sas,
-                                         skip_instance_cache=True)
-    return adlfs.AzureBlobFileSystem(account_name=account, anon=True, skip_instance_cache=True)
+        return filesystem(account_name=account, account_key=key, sas_token=sas, skip_instance_cache=True)
+    return filesystem(account_name=account, anon=True, skip_instance_cache=True)
 
 
 def locate(url: str) -> Location:

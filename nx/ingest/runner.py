@@ -23,9 +23,9 @@ from nx.errors import SourceError, UsageError
 from nx.ingest import file_log
 from nx.ingest.kinds import kind_module, relative_path
 from nx.ingest.report import IngestReport, KindCounts
-from nx.ingest.source import MAX_LAYERS, MAX_NEURONS, FileInfo, Missing, Source
+from nx.ingest.source import MAX_LAYERS, MAX_NEURONS, REACH_SECONDS, FileInfo, Missing, Source
 from nx.ingest.unit import Unit, UnitResult, run_unit
-from nx.progress import NullProgress, Progress
+from nx.progress import NullProgress, Progress, tell
 from nx.settings import PUBLIC_MODELS
 from nx.warehouse import Warehouse
 
@@ -237,6 +237,10 @@ def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
            progress: Progress = NullProgress(), compact: bool = True) -> IngestReport:
     started = time.monotonic()
     source = Source(source_url)
+    if source.location.protocol != "file":
+        tell(progress, f"reaching {source.location.shown(source.location.path)} (giving up after "
+                       f"{REACH_SECONDS} s without an answer)")
+        source.reach()
     report = IngestReport(model=model, source=source_url, warehouse=warehouse.url)
     warehouse.check_writable()
     migrate.migrate(warehouse, migrate.needed(warehouse))  # an older nx's tables become Delta tables first

@@ -28,6 +28,8 @@ from nx.ingest.decode import Refused
 
 ATTEMPTS = 4
 BACKOFF_SECONDS = 0.5
+# A remote source that does not answer its first request within this is not tried further.
+REACH_SECONDS = 30
 # Real files measure about 234 KB; a file this large is refused rather than read into memory.
 MAX_FILE_BYTES = 64 * 2 ** 20
 # Limits on layer and neuron numbers of a model whose size nx does not know (nx/settings.py's
@@ -114,6 +116,26 @@ class Source:
                 found[neuron] = FileInfo(entry.get("size"), _version(entry))
         return found
 
+    def reach(self, seconds: float | None = None) -> None:
+        """For a remote source, one request to its root, answered within ``seconds`` (default
+        REACH_SECONDS), or SourceError naming the location as given, the cause and the way out.
+        Any answer will do (a 404 or 403 too): this asks whether the network leads there."""
+        if self.location.protocol == "file":
+            return
+        from fsspec.asyn import sync  # adlfs and fsspec's https are asynchronous underneath
+
+        ask = self.fs._ls if self.listable else self.fs._info
+        seconds = REACH_SECONDS if seconds is None else seconds
+        try:
+            sync(self.fs.loop, ask, self.location.path, timeout=seconds)
+        except Exception as exc:  # adlfs/aiohttp/azure raise their own types
+            if isinstance(exc, (FileNotFoundError, PermissionError)) or _status(exc) is not None:
+                return
+            cause = f"no answer in {seconds:g} s" if "Timeout" in type(exc).__name__ else _one_line(exc)
+            raise SourceError(f"cannot reach {self.location.shown(self.location.path)}: {cause}; "
+                              f"without a network, give --source a local copy of the files in the public "
+                              f"layout") from exc
+
     def _ls(self, path: str, detail: bool):
         last_error: Exception | None = None
         for attempt in range(ATTEMPTS):
@@ -126,7 +148,7 @@ class Source:
                 if getattr(exc, "status_code", None) in (401, 403):
                     break  # refused, not transient: a container may allow reads but not listing
                 time.sleep(BACKOFF_SECONDS * 2 ** attempt)
-        raise SourceError(f"cannot list {self.location.url_of(path)}: {_one_line(last_error)}")
+        raise SourceError(f"cannot list {self.location.shown(path)}: {_one_line(last_error)}")
 
     def fetch(self, relative_paths: list[str], threads: int = 1) -> dict[str, bytes | Missing]:
         """Bytes of each file, or Missing with the reason. Never raises for one bad file."""
