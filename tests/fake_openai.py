@@ -124,8 +124,7 @@ def rated_token(text: str) -> str | None:
     found = re.findall(r'\nToken to rate: "(.*)"\nActivation:\s*$', text)
     if found:
         return unescape(found[-1])
-    found = re.findall(r"\nLast token in the text:\n(.*)\n\nLast token activation, [^\n]*\n(?:<\|endofprompt\|>)?$",
-                       text, re.DOTALL)
+    found = re.findall(r"\nLast token in the text:\n(.*)\n\nLast token activation, [^\n]*\n(?:<\|endofprompt\|>)?$", text)
     return found[-1] if found else None
 
 
@@ -304,7 +303,7 @@ class FakeOpenAI:
         if request.startswith("Tokens:"):
             shown = ast.literal_eval("[" + request[len("Tokens:"):].split("\n")[0] + "]")
             return rank_letters(shown[:4], shown[4:])
-        block = request[request.find("<start>"):].split("The same texts with")[0]
+        block = request[request.find("<start>"):].split("The same texts with")[0].split("Same activations, but")[0]
         firing, quiet = [], []
         for line in block.split("\n"):
             if "\t" in line:
