@@ -89,25 +89,29 @@ def compact_table(warehouse, table: str, operation: str = "compact") -> tuple[in
         if len(small) < 2:
             continue
         partition = dict(zip(spec.partition_names, values))
-        out: list = []
+        directory = small[0].path.rsplit("/", 1)[0]
+        stream = None
+        pieces: list = []  # what the open output file holds (for its statistics: integers only)
         written = 0
 
         def flush() -> None:
-            nonlocal out, written
-            if out:
-                relative = f"{small[0].path.rsplit('/', 1)[0]}/part-{uuid.uuid4().hex}.parquet"
-                size = warehouse._write_parquet(table, relative, out)
+            nonlocal stream, pieces, written
+            if stream is not None:
+                size = stream.close()
                 adds.append(NewFile(relative, size, dict(partition), int(datetime.now().timestamp() * 1000),
-                                    statistics(spec, out), sum(len(p) for p in out)))
-            out, written = [], 0
+                                    statistics(spec, pieces), sum(len(p) for p in pieces)))
+            stream, pieces, written = None, [], 0
 
         for cluster in _clusters(spec, small):
-            pieces = [warehouse._read_file(table, f.path, list(spec.columns.names)) for f in cluster]
-            data = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+            data = pa.concat_tables([warehouse._read_file(table, f.path, list(spec.columns.names)) for f in cluster])
             stored_key = [k for k in spec.key if k not in spec.partition_names]
-            if len(pieces) > 1 and stored_key:
+            if len(cluster) > 1 and stored_key:
                 data = data.sort_by([(k, "ascending") for k in stored_key])  # stable: keeps each neuron's order
-            out.append(data)
+            if stream is None:
+                relative = f"{directory}/part-{uuid.uuid4().hex}.parquet"
+                stream = warehouse.open_stream(table, relative, data.schema)
+            stream.write(data)
+            pieces.append(data.select([f.name for f in data.schema if pa.types.is_integer(f.type)]))
             written += sum(f.size for f in cluster)
             if written >= TARGET_FILE_BYTES:
                 flush()

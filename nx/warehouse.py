@@ -221,21 +221,14 @@ class Warehouse:
 
     def _write_parquet(self, table: str, relative: str, pieces: list[pa.Table]) -> int:
         """Write the pieces (one schema) as one Parquet file; its size."""
-        schema = pieces[0].schema
-        buffer = io.BytesIO()
-        with pq.ParquetWriter(buffer, schema, compression="zstd", use_dictionary=_dictionary_columns(schema),
-                              use_byte_stream_split=_byte_stream_split_columns(schema),
-                              write_statistics=_scalar_columns(schema)) as writer:
-            for piece in pieces:
-                writer.write_table(piece, row_group_size=ROW_GROUP_ROWS.get(table, DEFAULT_ROW_GROUP_ROWS))
-        path = f"{self.table_path(table)}/{relative}"
-        try:
-            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-            with self.fs.open(path, "wb") as out:
-                out.write(buffer.getvalue())
-        except OSError as exc:
-            raise WarehouseError(f"cannot write {path}: {exc}") from exc
-        return buffer.tell()
+        stream = self.open_stream(table, relative, pieces[0].schema)
+        for piece in pieces:
+            stream.write(piece)
+        return stream.close()
+
+    def open_stream(self, table: str, relative: str, schema: pa.Schema) -> "ParquetStream":
+        """A Parquet file written piece by piece, in full row groups (compaction's output)."""
+        return ParquetStream(self, table, relative, schema)
 
     def append(self, table: str, values: dict, data: pa.Table, replace: list[Replace] = (),
                operation: str = "write", metadata: dict | None = None) -> CommitResult:
@@ -355,6 +348,54 @@ class Warehouse:
 def _key_code(layer: int, neuron: int) -> int:
     """(layer, neuron) as one integer, the way ``_without`` computes it column-wise."""
     return layer * (1 << 32) + neuron
+
+
+class ParquetStream:
+    """One Parquet file written piece by piece: rows are buffered into row groups of the
+    table's size whatever the pieces' sizes (a group per small piece would make thousands of
+    them), and the file is written locally in place or uploaded whole when closed."""
+
+    def __init__(self, warehouse: Warehouse, table: str, relative: str, schema: pa.Schema):
+        self.path = f"{warehouse.table_path(table)}/{relative}"
+        self.warehouse = warehouse
+        self.rows_per_group = ROW_GROUP_ROWS.get(table, DEFAULT_ROW_GROUP_ROWS)
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.local = warehouse.location.protocol == "file"
+        try:
+            warehouse.fs.makedirs(self.path.rsplit("/", 1)[0], exist_ok=True)
+            self.sink = open(self.path, "wb") if self.local else io.BytesIO()
+        except OSError as exc:
+            raise WarehouseError(f"cannot write {self.path}: {exc}") from exc
+        self.writer = pq.ParquetWriter(self.sink, schema, compression="zstd", use_dictionary=_dictionary_columns(schema),
+                                       use_byte_stream_split=_byte_stream_split_columns(schema),
+                                       write_statistics=_scalar_columns(schema))
+
+    def write(self, piece: pa.Table) -> None:
+        self.pending.append(piece)
+        self.pending_rows += len(piece)
+        if self.pending_rows >= self.rows_per_group:
+            whole = pa.concat_tables(self.pending)
+            cut = (len(whole) // self.rows_per_group) * self.rows_per_group
+            self.writer.write_table(whole.slice(0, cut), row_group_size=self.rows_per_group)
+            rest = whole.slice(cut)
+            self.pending, self.pending_rows = ([rest] if len(rest) else []), len(rest)
+
+    def close(self) -> int:
+        """Finish the file; its size in bytes."""
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=self.rows_per_group)
+        self.writer.close()
+        try:
+            if self.local:
+                size = self.sink.tell()
+                self.sink.close()
+                return size
+            with self.warehouse.fs.open(self.path, "wb") as out:
+                out.write(self.sink.getvalue())
+            return self.sink.tell()
+        except OSError as exc:
+            raise WarehouseError(f"cannot write {self.path}: {exc}") from exc
 
 
 def _keys_in_file(spec: Table, f: delta_log.DataFile, keys: set) -> bool:
