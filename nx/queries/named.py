@@ -261,6 +261,14 @@ def listing(queries: dict[str, NamedQuery]) -> Rows:
                  for q in queries.values()])
 
 
+def _param_line(indent: str, param: Param) -> str:
+    """A parameter and its help, the help in a column (on a line of its own after a long option)."""
+    option = param.describe()
+    if len(option) > 40 and param.help:
+        return f"{indent}{option}\n{indent}{'':<40} {param.help}"
+    return f"{indent}{option:<40} {param.help}".rstrip()
+
+
 def describe(queries: dict[str, NamedQuery]) -> str:
     """The named queries as text for a terminal: name and description, then one line per parameter."""
     lines = []
@@ -270,7 +278,7 @@ def describe(queries: dict[str, NamedQuery]) -> str:
         if query.description:
             lines.append(f"    {query.description}")
         for param in query.params:
-            lines.append(f"      {param.describe():<40} {param.help}".rstrip())
+            lines.append(_param_line("      ", param))
         lines.append("")
     return "\n".join(lines)
 
@@ -287,7 +295,7 @@ def usage(queries: dict[str, NamedQuery], name: str, command_help: str) -> str:
     if not query.builtin:
         lines += [f"  A user query, from {query.origin}.", ""]
     lines.append("Parameters:" if query.params else "Parameters: none")
-    lines += [f"  {param.describe():<40} {param.help}".rstrip() for param in query.params]
+    lines += [_param_line("  ", param) for param in query.params]
     options = command_help[command_help.find("Options:"):] if "Options:" in command_help else ""
     return "\n".join(lines) + ("\n\n" + options if options else "")
 
