@@ -30,7 +30,7 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -155,6 +155,14 @@ class Plotly:
         return Response(gzip.decompress(body), media_type="text/javascript", headers=headers)
 
 
+FAVICON = os.path.join(os.path.dirname(__file__), "static", "favicon.ico")  # scripts/make_favicon.py
+
+
+async def favicon(request: Request) -> Response:
+    """Where browsers look for a site's icon unasked."""
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
+
 async def not_found(request: Request, exc) -> Response:
     return error(request, 404, f"no page at {request.url.path}: start from /")
 
@@ -184,6 +192,7 @@ def routes(plotly: Plotly) -> list:
         Route("/sql.parquet", sql_page.download, methods=["GET", "POST"]),
         *twins("/sql", sql_page.sql, methods=("GET", "POST")),
         Route("/static/plotly.min.js", plotly.endpoint),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=static)),
     ]
 

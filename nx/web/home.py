@@ -80,10 +80,12 @@ async def overview(database: Database, index, model: str, run: str, threshold: f
     stats = await index.memo(("layer-stats", model, run, threshold), layer_stats, stats_query,
                              stats_query.bind({"model": model, "run": run, "threshold": threshold}))
     lists = {}
-    for name, params in (("top-explained", {"min_score": 0.0}), ("monosemantic", {"min_score": 0.0})):
+    for name in ("top-explained", "monosemantic"):
+        # The query's own threshold, so the list and its "all" link agree on what passes.
         query = queries[name]
-        lists[name] = await index.memo(("list", name, model, run), named_query, query,
-                                       query.bind({"model": model, "run": run, **params}), LIST_ROWS, 0)
+        bound = query.bind({"model": model, "run": run})
+        found = await index.memo(("list", name, model, run), named_query, query, bound, LIST_ROWS, 0)
+        lists[name] = {**found, "min_score": bound["min_score"]}
     catalog = await index.catalog(model)
     return {"model": model, "run": run, "threshold": threshold, "layer_stats": stats, "lists": lists,
             "runs": catalog.runs if catalog else [], "models": index.models,

@@ -79,6 +79,8 @@ def cell(value) -> str:
         return "NULL"
     if isinstance(value, float):
         return number(value, 6) if math.isfinite(value) else str(value)
+    if isinstance(value, dt.datetime):
+        return when(value)  # as nx sql's table shows them; the JSON twin and downloads keep them whole
     if isinstance(value, (list, dict, tuple)):
         text = dumps(value).decode("utf-8")
         return text if len(text) <= 300 else text[:300] + "…"

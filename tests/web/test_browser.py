@@ -43,7 +43,8 @@ def rgb(style: str) -> tuple[int, int, int]:
 
 
 def test_neuron_page_panes_heatmap_hover_and_links(page, tmp_path):
-    page.goto("/neuron/0/1")
+    answer = page.goto("/neuron/0/1")
+    assert answer.status == 200, page.content()[:2000]
     for pane in ("#explanations", "#top-records", "#random-records", "#token-lookups", "#token-weights", "#related"):
         assert page.locator(pane).is_visible(), pane
     assert page.locator("#explanations .explanation").count() == 2  # public and my-run
@@ -124,6 +125,13 @@ def test_sql_box_runs_and_refuses(page):
     page.locator("#sql-form button").click()
     page.wait_for_selector("#results table")
     assert page.locator("#results tbody tr").count() == 3
+    assert "/sql?q=select+layer" in page.url  # a GET: the address holds the statement, to bookmark
+    page.reload()
+    assert page.locator("#results tbody tr").count() == 3
+    page.locator("textarea[name=q]").fill("select 7 as seven")
+    page.locator("textarea[name=q]").press("Control+Enter")
+    page.wait_for_url("**/sql?q=select+7+as+seven**")
+    assert page.locator("#results td.n").inner_text() == "7"
     page.locator("textarea[name=q]").fill("copy explanations to '/tmp/x.csv'")
     page.locator("#sql-form button").click()
     assert "only SELECT" in page.locator(".card.error .message").inner_text()

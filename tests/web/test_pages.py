@@ -12,7 +12,7 @@ import pytest
 
 import nx
 from nx.warehouse import Warehouse
-from web_helpers import HOSTILE_EXPLANATION, HOSTILE_TOKENS, MODEL, RUN, add_run, json_equal, table_of
+from web_helpers import HOSTILE_EXPLANATION, HOSTILE_TOKENS, MODEL, RUN, SAMPLE, add_run, json_equal, table_of
 
 
 def test_every_page_has_a_json_twin_under_json_and_api(client):
@@ -174,7 +174,7 @@ def test_home_has_layer_stats_lists_and_runs(client):
     assert [r["layer"] for r in data["layer_stats"]] == [0, 1, 2]
     assert all(0 <= r["share_above"] <= 1 for r in data["layer_stats"])
     assert data["lists"]["top-explained"]["rows"][0]["score"] >= data["lists"]["top-explained"]["rows"][-1]["score"]
-    assert data["lists"]["monosemantic"]["rows"]
+    assert data["lists"]["monosemantic"]["min_score"] == 0.7
     assert [r["run"] for r in data["runs"]] == ["public", RUN]
     html = client.get("/").text
     assert 'src="/static/plotly.min.js?v=' in html and 'id="layer-plot"' in html
@@ -218,6 +218,49 @@ def test_sql_pages_and_downloads(client):
                                     client.app.state.warehouse).column("n")[0].as_py()
     parquet = pq.read_table(io.BytesIO(client.get("/sql.parquet", params={"q": text}).content))
     assert parquet.num_rows == table.num_rows and parquet.schema.field("tokens").type.value_type == "string"
+
+
+def test_the_sql_form_sends_get_so_a_result_has_an_address(client):
+    page = client.get("/sql").text
+    assert '<form id="sql-form" action="/sql" method="get">' in page
+    shown = client.get("/sql", params={"q": "select 42 as answer", "page_size": "100"})
+    assert shown.status_code == 200 and ">42<" in shown.text
+    # a timestamp to the second in UTC, as nx sql's table shows it; the JSON keeps it whole
+    text = f"select started_at from runs where run = '{RUN}'"
+    assert "2026-12-01 14:35:21 UTC" in client.get("/sql", params={"q": text}).text
+    assert client.get("/sql.json", params={"q": text}).json()["rows"][0]["started_at"].startswith(
+        "2026-12-01T14:35:21.208804")
+
+
+def test_home_lists_use_the_thresholds_of_their_all_links(client):
+    lists = client.get("/index.json").json()["lists"]
+    top, mono = lists["top-explained"], lists["monosemantic"]
+    assert (top["min_score"], mono["min_score"]) == (0.8, 0.7)
+    assert top["rows"] and all(r["score"] >= 0.8 for r in top["rows"])
+    assert mono["rows"] == []  # the sample's best random-only score is 0.35: none passes 0.7
+    html = client.get("/").text
+    assert "min_score=0.7\">all ≥ 0.7 →</a>" in html and "min_score=0.8\">all ≥ 0.8 →</a>" in html
+    assert "no explanation of run public has a random-only score of 0.7 or more" in html
+    assert client.get("/queries/monosemantic.json?min_score=0.7").json()["rows"] == []
+
+
+def test_favicon(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00" and b"PNG" in icon.content[:40]
+    assert '<link rel="icon" href="/favicon.ico">' in client.get("/").text
+
+
+def test_the_bundled_samples_related_neurons_are_distinct_per_list_and_sign(tmp_path):
+    import nx.ingest
+
+    root = str(tmp_path / "related")
+    assert nx.ingest.run(["related-neurons"], source=str(SAMPLE), warehouse=root, workers=1).complete
+    repeated = nx.sql("""select layer, neuron, direction, count(*) as n,
+                                count(distinct (other_layer, other_neuron)) as distinct_neurons
+                         from related_neurons group by all having n != distinct_neurons""", root)
+    assert repeated.num_rows == 0  # none twice in a list, none both positive and negative
+    assert nx.sql("select count(*) as n from related_neurons", root).column("n")[0].as_py() == 144
 
 
 def test_plotly_is_served_by_the_viewer_itself(client):

@@ -13,11 +13,16 @@
         (model && model !== "gpt2-xl" ? "?model=" + encodeURIComponent(model) : "");
     });
   }
-  // Ctrl/Cmd-Enter runs the SQL box.
+  // The SQL box is a GET form, so a result has an address to bookmark and share. A statement
+  // too long for an address (the server reads at most 16 KB of request line) is POSTed instead.
+  // Ctrl/Cmd-Enter runs it.
   var sql = document.getElementById("sql-form");
   if (sql) {
+    sql.addEventListener("submit", function () {
+      sql.method = encodeURIComponent(sql.elements.q.value).length > 8000 ? "post" : "get";
+    });
     sql.addEventListener("keydown", function (event) {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sql.submit(); }
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); sql.requestSubmit(); }
     });
   }
   // Keyboard navigation on a neuron page: [ and ] for neurons, { and } for layers, r for random.
