@@ -1,5 +1,6 @@
-"""The ``nx explain`` command, part of the command line (``nx/cli.py`` registers it): parse,
-make one library call (``nx.explain.run``), render the report; the exit code follows it.
+"""The ``nx explain`` and ``nx puzzles`` commands, part of the command line (``nx/cli.py``
+registers them): parse, make one library call (``nx.explain.run``, ``nx.explain.puzzles.run``),
+render the report; the exit code follows it.
 """
 from __future__ import annotations
 
@@ -87,3 +88,18 @@ def _explain_progress(options: dict, unit: str):
 
     quiet, json_report = options.pop("quiet"), options.pop("json_report")
     return json_report, NullProgress() if quiet else RichProgress(unit, ("failed", "tokens"))
+
+
+@app.command()
+@click.option("--run", required=True, metavar="NAME", help="Name of the results in the puzzle_results table.")
+@server_options
+@handles_errors
+def puzzles(run, **options):
+    """Run the original's explanation puzzles: explain each, and score the generated, true and false
+    explanations on its sentences; results to the puzzle_results table (pip install 'nx-neurons[paper]')."""
+    import nx.explain.puzzles
+
+    json_report, progress = _explain_progress(options, "puzzles")
+    report = nx.explain.puzzles.run(run=run, progress=progress, **options)
+    _print_report(report, json_report)
+    raise Exit(int(ExitCode.FAILED if report.failed or report.stopped else ExitCode.OK))

@@ -124,8 +124,10 @@ def rated_token(text: str) -> str | None:
     found = re.findall(r'\nToken to rate: "(.*)"\nActivation:\s*$', text)
     if found:
         return unescape(found[-1])
-    found = re.findall(r"\nLast token in the text:\n(.*)\n\nLast token activation, [^\n]*\n(?:<\|endofprompt\|>)?$", text)
-    return found[-1] if found else None
+    start, end = text.rfind("\nLast token in the text:\n"), text.rfind("\n\nLast token activation, ")
+    if start < 0 or end < start or not re.search(r"\n\nLast token activation, [^\n]*\n(?:<\|endofprompt\|>)?$", text):
+        return None
+    return text[start + len("\nLast token in the text:\n"):end]   # the paper's prompt: tokens unescaped
 
 
 def classify(question: str) -> bool:

@@ -120,6 +120,17 @@ TABLES: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
             ('error', 'VARCHAR'),
         ),
     },
+    'puzzle_results': {
+        'partitions': (('model', 'VARCHAR'), ('run', 'VARCHAR')),
+        'columns': (
+            ('puzzle', 'VARCHAR'), ('kind', 'VARCHAR'), ('false_index', 'INTEGER'),
+            ('explanation', 'VARCHAR'), ('score', 'DOUBLE'), ('rsquared_score', 'DOUBLE'),
+            ('absolute_dev_explained_score', 'DOUBLE'), ('sequence_count', 'INTEGER'),
+            ('explainer_model', 'VARCHAR'), ('simulator_model', 'VARCHAR'),
+            ('simulator', 'VARCHAR'), ('prompt_version', 'VARCHAR'), ('status', 'VARCHAR'),
+            ('error', 'VARCHAR'), ('finished_at', 'TIMESTAMP WITH TIME ZONE'),
+        ),
+    },
 }
 # END GENERATED
 

@@ -9,6 +9,7 @@ from nx.schema.explanation_sequences import EXPLANATION_SEQUENCES
 from nx.schema.explanations import EXPLANATIONS
 from nx.schema.ingest_log import INGEST_LOG
 from nx.schema.neurons import NEURONS
+from nx.schema.puzzle_results import PUZZLE_RESULTS
 from nx.schema.related_neurons import RELATED_NEURONS
 from nx.schema.runs import RUNS
 from nx.schema.scorer_predictions import SCORER_PREDICTIONS
@@ -17,7 +18,7 @@ from nx.schema.token_weights import TOKEN_WEIGHTS
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     NEURONS, ACTIVATION_RECORDS, EXPLANATIONS, EXPLANATION_SEQUENCES, RELATED_NEURONS,
-    TOKEN_WEIGHTS, TOKEN_LOOKUPS, INGEST_LOG, RUNS, SCORER_PREDICTIONS,
+    TOKEN_WEIGHTS, TOKEN_LOOKUPS, INGEST_LOG, RUNS, SCORER_PREDICTIONS, PUZZLE_RESULTS,
 )}
 
 # The seven data tables of the warehouse (the log and runs are bookkeeping).

@@ -84,8 +84,8 @@ def test_sql_errors_exit_1_with_duckdbs_message_and_no_traceback(cli, warehouse)
     assert result.exit_code == 1
     assert result.stderr == ('nx: error: Catalog Error: Table with name explanation does not exist! Did you mean '
                              '"explanations"? Views: neurons, activation_records, explanations, explanation_sequences, '
-                             "related_neurons, token_weights, token_lookups, _ingest, runs, activations, "
-                             "best_explanations, neuron_summary\n")
+                             "related_neurons, token_weights, token_lookups, _ingest, runs, scorer_predictions, "
+                             "puzzle_results, activations, best_explanations, neuron_summary\n")
 
 
 def test_a_missing_warehouse_exits_3(cli, tmp_path):
