@@ -64,7 +64,7 @@ def main() -> None:
             page.goto(f"{base}/")
             page.wait_for_selector("#layer-plot .main-svg")
             page.set_viewport_size({"width": 1280, "height": 1300})
-            page.screenshot(path=str(out / "home-page.png"))
+            page.screenshot(path=str(out / "home-page.png"), full_page=True)  # down to the Runs table
             browser.close()
         for name in ("neuron-page.png", "home-page.png"):
             print(f"{out / name}: {(out / name).stat().st_size / 1024:.0f} KB")

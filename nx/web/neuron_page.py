@@ -136,7 +136,8 @@ def _settings(e: dict) -> list[tuple[str, object]]:
                                                                     "simulator_model")},
                             "calibrate": e.get("calibration") or run.get("calibrate")})
     return [("explainer", settings["explainer"]), ("simulator", settings["simulator"]),
-            ("calibration", settings["calibration"]), ("prompts", e.get("prompt_version")),
+            ("calibration", settings["calibration"]),
+            ("prompts", e["prompt_version"].replace(",", ", ") if e.get("prompt_version") else None),
             ("run started", when(run.get("started_at")))]
 
 

@@ -8,12 +8,15 @@ from urllib.parse import parse_qs, urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from nx.errors import NotFoundError, UsageError
+from nx.errors import NotFoundError, QueryError, UsageError
 from nx.queries import named
 from nx.settings import DEFAULT_MODEL
 from nx.web import compare as compare_runs, home as overview, neuron_data, neuron_page, params, sql_page
 from nx.web.catalog import Catalog
 from nx.web.respond import JSONResponse, answers, respond, wants_json
+
+
+RAISED = "Invalid Input Error: "  # how DuckDB words what SQL's error('...') raises
 
 
 async def _model(request: Request) -> str:
@@ -139,7 +142,14 @@ async def query(request: Request) -> Response:
     page, size = params.page(request.query_params, default_size=50)
     given = {k: params.text(v, k) for k, v in request.query_params.items() if k not in ("page", "page_size")}
     bound = chosen.bind(given)
-    result = await overview.run_named(state.database, state.index, chosen, bound, size, (page - 1) * size)
+    try:
+        result = await overview.run_named(state.database, state.index, chosen, bound, size, (page - 1) * size)
+    except QueryError as exc:
+        # A query that stops with error('...') says why it has nothing to show (activations-not-tokens
+        # without a token-lookup run): its sentence, as a 404, without DuckDB's label.
+        if not str(exc).startswith(RAISED):
+            raise
+        raise NotFoundError(str(exc)[len(RAISED):]) from exc
     data = {"name": name, "description": chosen.description, "params": bound, "page": page, "page_size": size,
             **result}
     signature = [{"name": p.name, "type": p.type, "value": bound.get(p.name, p.default), "help": p.help}

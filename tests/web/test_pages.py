@@ -94,8 +94,8 @@ def test_run_settings_on_home_and_the_neuron_page(client):
 
 def test_activations_not_tokens_says_how_to_make_a_token_lookup_run(client):
     answer = client.get("/queries/activations-not-tokens.json")  # the sample has none
-    assert answer.status_code == 400
-    assert "no token-lookup explanations of model gpt2-xl" in answer.json()["error"]
+    assert answer.status_code == 404
+    assert answer.json()["error"].startswith("no token-lookup explanations of model gpt2-xl")
     assert "nx explain --explainer token-lookup" in answer.json()["error"]
     assert "activations-not-tokens" in client.get("/queries").text
 

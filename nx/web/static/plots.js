@@ -16,16 +16,20 @@
       type: "box", name: "score", x: layers, marker: {color: "#16803c"}, line: {width: 1},
       q1: stats.map(function (r) { return r.p25; }), median: stats.map(function (r) { return r.median; }),
       q3: stats.map(function (r) { return r.p75; }), lowerfence: stats.map(function (r) { return r.p10; }),
-      upperfence: stats.map(function (r) { return r.p90; }), mean: stats.map(function (r) { return r.mean_score; }),
-      boxmean: true, hoverinfo: "x+y"
+      upperfence: stats.map(function (r) { return r.p90; }), hoverinfo: "x+y"
+    };
+    // The mean as a marker: Plotly's boxmean line is drawn half-width when the mean lies outside the box.
+    var mean = {
+      type: "scatter", mode: "markers", name: "mean", x: layers, y: stats.map(function (r) { return r.mean_score; }),
+      marker: {symbol: "diamond", size: 8, color: "#0d1117"}, hovertemplate: "layer %{x}: mean %{y:.3f}<extra></extra>"
     };
     var share = {
       type: "scatter", mode: "lines+markers", name: "share > " + layerPlot.dataset.threshold, yaxis: "y2",
       x: layers, y: stats.map(function (r) { return r.share_above; }), line: {color: "#2563eb"},
       hovertemplate: "layer %{x}: %{y:.1%}<extra></extra>"
     };
-    Plotly.newPlot(layerPlot, [box, share], {
-      font: font, margin: {t: 10, r: 60, b: 40, l: 50}, showlegend: true, legend: {orientation: "h", y: 1.1},
+    Plotly.newPlot(layerPlot, [box, mean, share], {
+      font: font, margin: {t: 10, r: 60, b: 40, l: 50}, showlegend: true, legend: {orientation: "h", y: 1.1, entrywidth: 110},
       xaxis: {title: {text: "layer"}, dtick: layers.length > 24 ? 4 : 1},
       yaxis: {title: {text: "score (ev-correlation)"}, zeroline: false},
       yaxis2: {title: {text: "share"}, overlaying: "y", side: "right", range: [0, 1.05], autorange: false, tickmode: "array",
