@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nx.errors import NotFoundError
 from nx.queries.neuron import WEIGHT_SIDES
-from nx.web import tokens
+from nx.web import histogram, tokens
 from nx.web.catalog import Catalog, settings_of
 from nx.web.params import whole
 from nx.web.tokens import when
@@ -159,15 +159,18 @@ def panes(data: dict) -> dict:
     for side, title in (("upstream", "Upstream (input weights)"), ("downstream", "Downstream (output weights)")):
         for sign in ("positive", "negative"):
             related[f"{title}, {sign}"] = [r for r in data[side] if r["sign"] == sign]
+    bins = data.get("quantile_bins") or quantile_bins(data)
+    distribution = histogram.histogram(data, bins)
     return {
-        "data": data, "scale": scale,
+        "data": data, "scale": scale, "histogram": histogram.svg(distribution),
+        "histogram_tokens": (distribution or {}).get("tokens"),
         "explanations": [_explanation(e, scale) for e in data["explanations"]],
         "top": _records(data["top_records"], scale), "shown_top": SHOWN_TOP, "shown_sequences": SHOWN_SEQUENCES,
         "random": _records(data["random_records"], scale),
         # highest bin first, as in the original viewer: below the top records, down to the median
         "quantiles": [{"quantile": b["quantile"], "title": _quantile_title(b), "bounds": _bounds(b["low"], b["high"]),
                        "records": _records(quantiles.get(b["quantile"], []), scale)}
-                      for b in reversed(data.get("quantile_bins") or quantile_bins(data))],
+                      for b in reversed(bins)],
         "lookups": [tokens.chip_html(r["token"], r["average_activation"], lookup_scale) for r in data["token_lookups"]],
         "weights": weights, "related": related,
         "stats": [(label, tokens.number((data.get("stats") or {}).get(key), 4)) for key, label in

@@ -125,6 +125,22 @@ def test_quantile_samples_are_labelled_with_their_quantile_range_and_bounds(clie
     assert f"(activations {boundaries[0]:.3f} to {boundaries[1]:.3f})" in html
 
 
+def test_activation_histogram_of_the_stored_records_with_quantile_boundaries(client):
+    from nx.web.histogram import histogram
+
+    data = client.get("/neuron/0/2.json").json()
+    html = client.get("/neuron/0/2").text
+    section = html[html.index('id="activation-histogram"'):html.index('id="random-records"')]
+    drawn = histogram(data, data["quantile_bins"])
+    tokens = {s: sum(len(r["activations"]) for r in data[f"{s}_records"]) for s in ("top", "random", "quantile")}
+    assert drawn["tokens"] == tokens and sum(map(sum, drawn["counts"].values())) == sum(tokens.values())
+    assert section.count("<rect ") >= 10 and "<script" not in section
+    # the inner boundaries of the five bins (the last bin's upper bound is the largest activation)
+    labels = re.findall(r'<text [^>]*class="boundary">([^<]*)</text>', section)
+    assert labels == ["0.5", "0.9", "0.99", "0.999"]
+    assert histogram({"top_records": [], "random_records": [], "quantile_records": []}, []) is None
+
+
 def test_quantile_bounds_only_where_the_boundaries_fit_the_bins():
     from nx.web.neuron_page import quantile_bins
 
