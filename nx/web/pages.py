@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from nx.errors import NotFoundError, QueryError, UsageError
 from nx.queries import named
 from nx.settings import DEFAULT_MODEL
-from nx.web import compare as compare_runs, home as overview, neuron_data, neuron_page, params, sql_page
+from nx.web import compare as compare_runs, home as overview, neuron_data, neuron_page, neuron_pair, params, sql_page
 from nx.web.catalog import Catalog
 from nx.web.respond import JSONResponse, answers, respond, wants_json
 
@@ -107,6 +107,29 @@ async def neuron(request: Request) -> Response:
     if full:
         return JSONResponse(data)
     return respond(request, "neuron.html", data, {**_common(request, model), **panes})
+
+
+@answers
+async def compare_neurons(request: Request) -> Response:
+    model = await _model(request)
+    catalog = await _catalog(request, model)
+    q, state = request.query_params, request.app.state
+    if not q.get("a") or not q.get("b"):
+        if wants_json(request):
+            raise UsageError("give two neurons as a=LAYER/NEURON&b=LAYER/NEURON")
+        return respond(request, "compare_neurons.html", {"a": None, "b": None, "asked": (q.get("a"), q.get("b"))},
+                       _common(request, model))
+    pair = [neuron_pair.parse(q.get(name), name, catalog) for name in ("a", "b")]
+
+    def read(cursor):
+        found = [neuron_data.read(cursor, state.files, catalog, layer, index, full=False) for layer, index in pair]
+        data = neuron_pair.compare(*found)
+        return data, neuron_pair.panes(data)
+
+    data, panes = await state.database.run(read)
+    if wants_json(request):
+        return JSONResponse(data)
+    return respond(request, "compare_neurons.html", data, {**_common(request, model), **panes})
 
 
 @answers

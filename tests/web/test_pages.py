@@ -19,6 +19,8 @@ def test_every_page_has_a_json_twin_under_json_and_api(client):
     for page, twin, api in [("/", "/index.json", "/api/home"), ("/neuron/0/1", "/neuron/0/1.json", "/api/neuron/0/1"),
                             ("/search?q=dog", "/search.json?q=dog", "/api/search?q=dog"),
                             ("/compare", "/compare.json", "/api/compare"), ("/queries", "/queries.json", "/api/queries"),
+                            ("/compare-neurons?a=0/2&b=1/1", "/compare-neurons.json?a=0/2&b=1/1",
+                             "/api/compare-neurons?a=0/2&b=1/1"),
                             ("/queries/top-explained", "/queries/top-explained.json", "/api/queries/top-explained"),
                             ("/sql?q=select+1+as+x", "/sql.json?q=select+1+as+x", "/api/sql?q=select+1+as+x")]:
         html = client.get(page)
@@ -203,6 +205,29 @@ def test_compare_two_runs(client):
     differences = [abs(r["difference"]) for r in data["disagreements"]]
     assert differences == sorted(differences, reverse=True)
     assert data["disagreements"][0]["explanation_b"] in (HOSTILE_EXPLANATION, "my explanation of neuron 3")
+
+
+def test_two_neurons_side_by_side_with_the_related_neurons_they_share(client):
+    pair = client.get("/compare-neurons.json?a=0/2&b=1/1").json()
+    a, b = client.get("/neuron/0/2.json").json(), client.get("/neuron/1/1.json").json()
+    assert [e["explanation"] for e in pair["a"]["explanations"]] == [e["explanation"] for e in a["explanations"]]
+    assert pair["b"]["top_records"] == b["top_records"][:5] and pair["a"]["stats"] == a["stats"]
+
+    def related(found):
+        return {(r["layer"], r["neuron"]) for side in ("upstream", "downstream") for r in found[side]}
+
+    shared = related(a) & related(b)
+    assert shared and [(r["layer"], r["neuron"]) for r in pair["shared"]] == sorted(shared)
+    assert bool(pair["a_to_b"]) == ((1, 1) in related(a)) and bool(pair["b_to_a"]) == ((0, 2) in related(b))
+    html = client.get("/compare-neurons?a=0/2&b=1/1").text
+    assert 'id="neuron-a"' in html and 'id="neuron-b"' in html and html.count('class="record"') == 10
+    assert 'href="/compare-neurons?a=0/2&amp;b=' in client.get("/neuron/0/2").text  # from the related neurons
+    hostile = client.get("/compare-neurons?a=0/0&b=0/1").text
+    assert "&lt;img src=x" in hostile and "<img src=x" not in hostile
+    assert client.get("/compare-neurons.json?a=0&b=1/1").status_code == 400
+    assert client.get("/compare-neurons.json?a=9/0&b=1/1").status_code == 404
+    assert client.get("/compare-neurons.json?a=0/2").status_code == 400
+    assert client.get("/compare-neurons").status_code == 200  # the form
 
 
 def test_named_queries_run_with_url_parameters(client):
