@@ -18,6 +18,10 @@ from nx.web.tokens import when
 
 SCORES = (("score", "ev-correlation"), ("rsquared_score", "r²"), ("absolute_dev_explained_score", "abs-dev"),
           ("top_only_score", "top-only"), ("random_only_score", "random-only"))
+# The detection and fuzzing scorers' metrics (nx explain --scorer), shown where a run has them.
+SCORER_METRICS = tuple((f"{scorer}_{key}", f"{scorer} {label}") for scorer in ("detection", "fuzzing")
+                       for key, label in (("balanced_accuracy", "bal. acc."), ("precision", "precision"),
+                                          ("recall", "recall"), ("f1", "F1"), ("auc", "AUC")))
 RUN_FIELDS = ("explainer_model", "simulator_model", "explainer", "simulator", "calibrate", "prompt_versions",
               "started_at", "ended_at")
 NORMALIZED_SCALE = "simulated_normalized_activations"
@@ -106,7 +110,7 @@ def _records(rows: list[dict], scale: float) -> list[dict]:
              "html": tokens.record_html(r["tokens"], r["activations"], scale)} for r in rows]
 
 
-def _explanation(e: dict, scale: float) -> dict:
+def _explanation(e: dict, scale: float, samples: int = 1) -> dict:
     sequences = e.get("sequences") or []
     true_scale = max(scale, tokens.scale_of(*(s["true_activations"] for s in sequences)))
     shown = []
@@ -120,9 +124,13 @@ def _explanation(e: dict, scale: float) -> dict:
             "html": tokens.simulation_html(s["tokens"], s["true_activations"], s.get("expected_activations"),
                                            true_scale, expected_scale),
         })
-    return {**e, "scores": [(label, tokens.number(e.get(key)), e.get(key)) for key, label in SCORES],
+    scorers = [(key, label) for key, label in SCORER_METRICS if e.get(key) is not None]
+    sample = None
+    if samples > 1:   # nx explain --samples N: which of the run's samples, and whether it is the best
+        sample = f"{(e.get('explanation_index') or 0) + 1} of {samples}" + (", the best" if e.get("best") else "")
+    return {**e, "scores": [(label, tokens.number(e.get(key)), e.get(key)) for key, label in (*SCORES, *scorers)],
             "shown_sequences": shown,
-            "meta": [(k, v) for k, v in _settings(e) if v is not None]}
+            "meta": [(k, v) for k, v in [("sample", sample), *_settings(e)] if v is not None]}
 
 
 def _settings(e: dict) -> list[tuple[str, object]]:
@@ -164,7 +172,8 @@ def panes(data: dict) -> dict:
     return {
         "data": data, "scale": scale, "histogram": histogram.svg(distribution),
         "histogram_tokens": (distribution or {}).get("tokens"),
-        "explanations": [_explanation(e, scale) for e in data["explanations"]],
+        "explanations": [_explanation(e, scale, [x["run"] for x in data["explanations"]].count(e["run"]))
+                         for e in data["explanations"]],
         "top": _records(data["top_records"], scale), "shown_top": SHOWN_TOP, "shown_sequences": SHOWN_SEQUENCES,
         "random": _records(data["random_records"], scale),
         # highest bin first, as in the original viewer: below the top records, down to the median
