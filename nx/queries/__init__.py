@@ -11,8 +11,11 @@
   as the public JSON files, is ``nx/json_export.py``: it needs ingest's inverse flatteners, and
   this layer never imports ``nx.ingest``.)
 
-``sql`` and ``query`` run on a fresh in-memory DuckDB that holds only views, and admit only
-SELECT and EXPLAIN (``readonly.py``): they cannot modify the warehouse.
+``sql`` and ``query`` run on a fresh in-memory DuckDB that holds only views, admit only
+SELECT and EXPLAIN, reach no file but the views' data files (``readonly.py``), and run in a
+thread the kernel forbids to write files where the system allows it (``sandbox.py``, Linux
+Landlock): they cannot create, change or delete a file. Every connection made here (``connect``
+too) spills to a private temporary directory of this process, bounded (``sandbox.py``).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from dataclasses import replace
 import duckdb
 
 from nx.errors import QueryError, UsageError, WarehouseError
-from nx.queries import named, readonly, views
+from nx.queries import named, readonly, sandbox, views
 from nx.queries.location import Root, at, locate
 from nx.queries.render import Rows
 
@@ -43,10 +46,12 @@ def connect(warehouse=None) -> duckdb.DuckDBPyConnection:
     >>> con.sql("select layer, count(*) from explanations group by layer").fetchall()
 
     The views read each table's Delta version current when you connected (a consistent
-    snapshot); connect again to see later commits.
+    snapshot); connect again to see later commits. DuckDB spills to a private temporary
+    directory of this process (removed at exit) instead of ``./.tmp``; being your connection,
+    it is not locked: ``SET temp_directory`` changes that, and it may write files.
     """
     root = locate(warehouse)
-    con = duckdb.connect()
+    con = duckdb.connect(config=sandbox.spill_config())
     views.connect_filesystem(con, root)
     views.register_views(con, root)
     return con
@@ -94,21 +99,41 @@ def as_frame(table, format: str):
 
 
 def _run(text: str, root: Root, params: dict | None, arrow: bool, union_by_name: bool):
-    con = duckdb.connect()
-    try:
-        statement = readonly.check_statement(con, text)
-        views.connect_filesystem(con, root)
-        views.register_views(con, root, views.needed_views(statement), union_by_name=union_by_name)
-        readonly.lock(con, root)
+    """The statement on a connection of its own, locked, in a confined thread (``sandbox``)."""
+    opened: list[duckdb.DuckDBPyConnection] = []
+
+    def work():
+        con = duckdb.connect(config=sandbox.spill_config())  # in this thread: its workers inherit the confinement
+        opened.append(con)
         try:
-            relation = con.sql(statement, params=params or None)
-            if arrow:
-                return relation.to_arrow_table()
-            return Rows(relation.columns, [str(kind) for kind in relation.types], relation.fetchall())
-        except duckdb.Error as exc:
-            raise QueryError(_explained_error(exc)) from exc
-    finally:
-        con.close()
+            statement = readonly.check_statement(con, text)
+            readonly.connect_filesystem(con, root)
+            views.register_views(con, root, views.needed_views(statement), union_by_name=union_by_name)
+            readonly.lock(con, root)
+            try:
+                relation = con.sql(statement, params=params or None)
+                if arrow:
+                    return relation.to_arrow_table()
+                return Rows(relation.columns, [str(kind) for kind in relation.types], relation.fetchall())
+            except duckdb.Error as exc:
+                raise _read_error(exc, root) from exc
+        finally:
+            con.close()
+
+    return sandbox.confined(work, on_interrupt=lambda: [con.interrupt() for con in opened])
+
+
+def _read_error(exc: duckdb.Error, root: Root) -> QueryError | WarehouseError:
+    """A data file DuckDB cannot read (not Parquet, cut short) is the warehouse's fault, named
+    with its table; anything else is the query's (QueryError, see ``_explained_error``)."""
+    message = readonly.message_of(exc)
+    prefix = root.path.rstrip("/") + "/"
+    where = message.find(prefix)
+    # Not a file outside the views (refused) nor a schema mismatch (retried by column name).
+    if where >= 0 and not isinstance(exc, duckdb.PermissionException) and "schema mismatch" not in message:
+        table = message[where + len(prefix):].split("/", 1)[0]
+        return WarehouseError(f"cannot read table {table} of {root.url}: {message}")
+    return QueryError(_explained_error(exc))
 
 
 def _explained_error(exc: duckdb.Error) -> str:

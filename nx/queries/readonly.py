@@ -1,23 +1,50 @@
 """Reading cannot write: the guard on user SQL and the lock on the connection that runs it.
 
-``check_statement`` admits one statement whose parsed type is SELECT, or an EXPLAIN of one
-(``EXPLAIN ANALYZE`` runs its statement, so ``EXPLAIN ANALYZE COPY ... TO`` must be refused
-too); everything else (COPY, ATTACH, INSTALL, LOAD, CREATE, INSERT, PRAGMA, SET, CALL...) is
-a QueryError. DuckDB's ``allowed_directories`` alone would not do: ``COPY ... TO`` a path
-inside the warehouse is allowed by it.
+Three walls, each enough on its own for what it covers:
 
-``lock`` then limits what an admitted SELECT can reach: external access off except the
-warehouse root (so ``read_csv('/etc/passwd')`` fails), and the configuration locked so the
-query cannot turn it back on.
+1. ``check_statement`` admits one statement whose parsed type is SELECT, or an EXPLAIN of one
+   (``EXPLAIN ANALYZE`` runs its statement, so ``EXPLAIN ANALYZE COPY ... TO`` is refused too),
+   and then refuses any statement that holds, anywhere outside string literals and comments,
+   a word that only a writing statement uses (``WORDS``: DuckDB parses ``WITH x AS (COPY ...
+   TO ...) SELECT 1`` as a SELECT, and runs the COPY) or calls a function that runs SQL given
+   as text or changes the database (``FUNCTIONS``: ``json_execute_serialized_sql`` would run
+   a COPY hidden in a string). Each refusal is one line naming the word.
+2. ``lock`` makes the connection unable to reach any file but the data files its views read:
+   external access off, ``allowed_paths`` listing exactly those files (no directory: nothing
+   can be created, listed, globbed, renamed or deleted, the Delta log and every other file of
+   the warehouse included), extensions neither installed nor loaded, configuration locked. An
+   ``az://`` warehouse is read through ``ReadOnlyFileSystem``, which refuses to open anything
+   for writing. What this leaves open, overwriting one of those data files in place, takes a
+   ``COPY`` (wall 1) and is closed by wall 3 where the system has it.
+3. ``nx.sql`` and ``nx.query`` run the statement in a thread the kernel forbids to write
+   (``sandbox.confined``: Linux Landlock), with DuckDB's worker threads started from it.
+
+(``allowed_directories`` alone, as before, let ``COPY ... TO`` write anywhere in the warehouse:
+``COPY ... (FORMAT parquet, PARTITION_BY (b), OVERWRITE true)`` into a table's folder deleted
+the table.)
 """
 from __future__ import annotations
 
 import duckdb
 
 from nx.errors import QueryError, UsageError
+from nx.queries import sandbox
 from nx.queries.location import Root, locate
 
 ADMITTED = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+REFUSED = "the warehouse is read-only to queries"
+# Words no reading statement needs (DuckDB's tokenizer calls them keywords wherever they stand,
+# so a column named like one must be quoted: "load").
+WORDS = frozenset({
+    "copy", "export", "import", "attach", "detach", "install", "load", "set", "reset", "pragma", "call",
+    "create", "drop", "alter", "insert", "update", "delete", "truncate", "merge", "checkpoint", "vacuum",
+    "prepare", "execute", "deallocate", "use", "comment",
+})
+# Functions that run SQL given as text (where wall 1 cannot read it) or change the database.
+FUNCTIONS = frozenset({
+    "query", "json_execute_serialized_sql", "enable_logging", "disable_logging", "truncate_duckdb_logs",
+    "write_log", "checkpoint", "force_checkpoint", "setval", "nextval", "create_external_resource",
+})
 
 
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
@@ -32,16 +59,33 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> str:
         raise QueryError(f"give one statement at a time ({len(statements)} were given)")
     (statement,) = statements
     if statement.type == duckdb.StatementType.SELECT:
-        return statement.query
+        return check_words(statement.query)
     if statement.type == duckdb.StatementType.EXPLAIN:
         inner = _explained(con, statement.query)
         if inner is not None and inner.type == duckdb.StatementType.SELECT:
-            return statement.query
+            return check_words(statement.query)
         refused = "EXPLAIN " + (_statement_name(inner) if inner is not None else "of this")
     else:
         refused = _statement_name(statement)
-    raise QueryError(f"only SELECT (or EXPLAIN of a SELECT) can be run here, not {refused}: "
-                     "the warehouse is read-only to queries")
+    raise QueryError(f"only SELECT (or EXPLAIN of a SELECT) can be run here, not {refused}: {REFUSED}")
+
+
+def check_words(sql: str) -> str:
+    """``sql`` if no word of ``WORDS`` and no call of ``FUNCTIONS`` is in it (outside string
+    literals and comments); QueryError naming the first one found otherwise."""
+    found = tokens(sql)
+    for i, (_, kind, text) in enumerate(found):
+        word = text.lower()
+        if kind == duckdb.token_type.keyword and word in WORDS:
+            raise QueryError(f"{text.upper()} cannot be part of a query here (a name spelled so must be quoted: "
+                             f'"{word}"): {REFUSED}')
+        called = i + 1 < len(found) and found[i + 1][2] == "("
+        if called and kind in (duckdb.token_type.identifier, duckdb.token_type.keyword):
+            name = word[1:-1].replace('""', '"') if word.startswith('"') else word
+            if name in FUNCTIONS:
+                raise QueryError(f"{name}() runs SQL of its own or changes the database, so it cannot be used "
+                                 f"here: {REFUSED}")
+    return sql
 
 
 def tokens(sql: str) -> list[tuple[int, object, str]]:
@@ -91,23 +135,76 @@ def _explained(con: duckdb.DuckDBPyConnection, sql: str):
     return None
 
 
+def connect_filesystem(con: duckdb.DuckDBPyConnection, root: Root) -> None:
+    """Let ``con`` read an az:// warehouse, through a filesystem that cannot write (a local one
+    needs nothing: DuckDB reads the files itself)."""
+    root = locate(root)
+    if root.protocol != "file":
+        con.register_filesystem(read_only(root.warehouse.fs))
+
+
 def lock(con: duckdb.DuckDBPyConnection, root: Root) -> None:
-    """No file but the warehouse's from here on, and no way to change that."""
+    """No file but the data files of the views on ``con`` from here on, no extension, and no
+    way to change that. Call it once every view is made."""
     root = locate(root)
     prefix = root.path.rstrip("/") + "/"
     if root.protocol == "file":
-        allowed = [prefix]
-    else:  # fsspec globs answer in the filesystem's first protocol (abfs://), the views say az://
+        con.execute("set allowed_paths = $paths", {"paths": view_files(con, prefix)})
+    else:  # read-only filesystem; fsspec globs answer in its first protocol (abfs://), the views say az://
         protocols = root.warehouse.fs.protocol
         protocols = protocols if isinstance(protocols, tuple) else (protocols,)
-        allowed = [f"{protocol}://{prefix.lstrip('/')}" for protocol in protocols]
-    con.execute("set allowed_directories = $dirs", {"dirs": allowed})
-    con.execute("set enable_external_access = false")
+        con.execute("set allowed_directories = $dirs",
+                    {"dirs": [f"{protocol}://{prefix.lstrip('/')}" for protocol in protocols]})
+    for setting in ("autoinstall_known_extensions", "autoload_known_extensions", "allow_community_extensions",
+                    "allow_persistent_secrets", "enable_external_access"):
+        con.execute(f"set {setting} = false")
+    con.execute("set allow_extension_repositories = 'forbidden'")
     con.execute("set lock_configuration = true")
 
 
+def view_files(con: duckdb.DuckDBPyConnection, prefix: str) -> list[str]:
+    """Paths under ``prefix`` the views on ``con`` read: the string literals of their SQL."""
+    found: dict[str, None] = {}
+    for (sql,) in con.execute("select sql from duckdb_views() where not internal").fetchall():
+        for _, kind, text in tokens(sql or ""):
+            if kind == duckdb.token_type.string_const and text.startswith("'" + prefix):
+                found[text[1:-1].replace("''", "'")] = None
+    return list(found)
+
+
+def read_only(fs):
+    """``fs`` (fsspec) as a filesystem DuckDB can read through and never write through: every
+    open but for reading bytes is refused, and what would move, delete or make files is not
+    there (fsspec's defaults refuse, or do nothing)."""
+    from fsspec import AbstractFileSystem  # only az:// warehouses come here; fsspec is loaded already
+
+    class ReadOnlyFileSystem(AbstractFileSystem):
+        protocol = fs.protocol
+        cachable = False
+        _strip_protocol = staticmethod(fs._strip_protocol)
+
+        def open(self, path, mode="rb", **kwargs):
+            if mode != "rb":
+                raise PermissionError(f"{path}: the warehouse is read-only to queries")
+            return fs.open(path, "rb", **kwargs)
+
+        def _open(self, path, mode="rb", **kwargs):
+            return self.open(path, mode, **kwargs)
+
+    for name in ("ls", "info", "exists", "isdir", "isfile", "size", "sizes", "modified", "created", "glob",
+                 "find", "walk", "du", "cat_file", "checksum", "ukey", "unstrip_protocol"):
+        setattr(ReadOnlyFileSystem, name, staticmethod(getattr(fs, name)))
+    return ReadOnlyFileSystem()
+
+
 def message_of(exc: BaseException) -> str:
-    """DuckDB's message without the caret drawing under the query text."""
+    """DuckDB's message in one line: without the caret drawing under the query text, nor the
+    advice after a blank line (settings a locked connection cannot change)."""
     text = str(exc).strip()
-    head, _, _ = text.partition("\nLINE ")
-    return head.strip() or text
+    head = text.partition("\nLINE ")[0].strip().split("\n\n", 1)[0]
+    lines = [line.strip() for line in head.splitlines() if line.strip()]
+    if "max_temp_directory_size" in head:  # DuckDB's advice here is a PRAGMA
+        return (f"{lines[0]} DuckDB's temporary files reached nx's limit (half the free space of the temporary "
+                f"directory's disk, at most {sandbox.SPILL_CAP // 2**30} GiB): narrow the query, or set TMPDIR to a "
+                "larger disk")
+    return " ".join(lines) or text

@@ -97,6 +97,8 @@ def write_result(table, fmt: str, stream: BinaryIO | None = None, output: str | 
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise UsageError(f"cannot write {output}: no directory {directory}")
+    if os.path.isdir(output):
+        raise UsageError(f"cannot write {output}: it is a directory; give a file name for -o")
     temporary = f"{output}.tmp-{uuid.uuid4().hex}"
     try:
         with open(temporary, "wb") as out:

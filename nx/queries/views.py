@@ -213,12 +213,28 @@ def _register_table(con: duckdb.DuckDBPyConnection, root: Root, name: str, union
         return
     try:
         try:
+            if union_by_name:
+                _check_foreign(con, root, name, files)
             con.execute(f"create or replace view {view} as {table_view_sql(name, files, union_by_name)}")
         except duckdb.BinderException:
             # Files written under an older schema: read them by column name, at the cost of
             # every footer, with the columns no file has as nulls.
+            _check_foreign(con, root, name, files)
             listed = "[" + ", ".join(map(literal, files)) + "]"
             present = {row[0] for row in con.sql(f"describe select * from {read_parquet_sql(name, listed, True)}").fetchall()}
             con.execute(f"create or replace view {view} as {table_view_sql(name, files, True, present)}")
     except duckdb.Error as exc:
         raise WarehouseError(f"cannot read table {name} of {root.url}: {message_of(exc)}") from exc
+
+
+def _check_foreign(con: duckdb.DuckDBPyConnection, root: Root, name: str, files: list[str]) -> None:
+    """WarehouseError naming a committed file that holds under half of the table's columns:
+    another table's file, or no nx file at all (read by column name, it would pass for a row of
+    nulls). Only on the path that reads every footer anyway."""
+    declared = {column for column, _ in TABLES[name]["columns"]}
+    listed = "[" + ", ".join(map(literal, files)) + "]"
+    for file, columns in con.sql(f"select file_name, list(name) from parquet_schema({listed}) group by file_name").fetchall():
+        if len(declared.intersection(columns)) * 2 < len(declared):
+            shown = ", ".join(c for c in columns if c not in ("schema", "duckdb_schema"))[:200]
+            raise WarehouseError(f"cannot read table {name} of {root.url}: {file} is not a file of this table "
+                                 f"(its columns: {shown})")

@@ -30,8 +30,8 @@ from typing import Callable, TypeVar
 
 import duckdb
 
-from nx.errors import NxError, QueryError
-from nx.queries import readonly, views
+from nx.errors import NxError, QueryError, WarehouseError
+from nx.queries import readonly, sandbox, views
 from nx.warehouse import Warehouse
 
 T = TypeVar("T")
@@ -109,11 +109,31 @@ class Database:
         self._side = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nx-web-side")
 
     def _connect(self, union_by_name: bool) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(config={"memory_limit": self.memory_limit})
-        views.connect_filesystem(con, self.warehouse)
-        views.register_views(con, self.warehouse, union_by_name=union_by_name)
-        readonly.lock(con, self.warehouse)
-        return con
+        """Every view, locked (``readonly.lock``), spilling to nx's private directory. It is
+        made in a confined thread (``sandbox.confined``), so DuckDB's worker threads, which it
+        starts, cannot write files. A table that cannot be read (a committed file that is not
+        Parquet, or not the table's) becomes a view failing with that one line whenever it is
+        read: the viewer starts, and only the pages that need that table show the error."""
+
+        def build() -> duckdb.DuckDBPyConnection:
+            con = duckdb.connect(config={"memory_limit": self.memory_limit, **sandbox.spill_config()})
+            readonly.connect_filesystem(con, self.warehouse)
+            for name, declared in views.TABLES.items():
+                try:
+                    views.register_views(con, self.warehouse, {name}, union_by_name=union_by_name)
+                except WarehouseError as exc:
+                    # Columns computed from error(...) and a filter on it: no query of the view
+                    # (count(*), a filter on a partition key) can answer without raising it.
+                    columns = ", ".join(f"cast(e as {kind}) as {views.quote(column)}"
+                                        for column, kind in declared["partitions"] + declared["columns"])
+                    con.execute(f"create or replace view {views.quote(name)} as select {columns} "
+                                f"from (select error({views.literal(str(exc))}) as e) where e is null")
+            for name, (_, sql, _) in views.DERIVED.items():
+                con.execute(f"create or replace view {views.quote(name)} as {sql}")
+            readonly.lock(con, self.warehouse)
+            return con
+
+        return sandbox.confined(build)
 
     def install(self, name: str, con: duckdb.DuckDBPyConnection) -> None:
         """Make ``con`` the connection called ``name`` (the index, rebuilt); threads switch

@@ -29,7 +29,7 @@ from typing import Callable
 import duckdb
 
 from nx import delta_log
-from nx.queries import views
+from nx.queries import sandbox, views
 from nx.schema import TABLES as SCHEMAS
 from nx.web.catalog import MODELS_SQL, Catalog, load as load_catalog
 from nx.web.database import Database
@@ -130,7 +130,9 @@ class Index:
         explanations = cursor.sql(f"select {', '.join(views.quote(c) for c in columns)} from explanations").to_arrow_table()
         neuron_keys = cursor.sql("select distinct model, layer, neuron from neurons").to_arrow_table()
         runs = cursor.sql("select * from runs").to_arrow_table()
-        con = duckdb.connect(config={"memory_limit": self.database.memory_limit})
+        # A private spill directory: DuckDB lets a connection without external access read its
+        # temp_directory, and the default ./.tmp may be a symlink to anywhere (user named queries run here).
+        con = duckdb.connect(config={"memory_limit": self.database.memory_limit, **sandbox.spill_config()})
         for name, table in (("explanations", explanations), ("neuron_keys", neuron_keys), ("runs", runs)):
             con.register(f"_{name}_arrow", table)
             con.execute(f"create table {name} as select * from _{name}_arrow")

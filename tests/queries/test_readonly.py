@@ -7,8 +7,8 @@ import duckdb
 import pytest
 
 import nx
-from nx.errors import QueryError, UsageError
-from nx.queries import readonly
+from nx.errors import NxError, QueryError, UsageError
+from nx.queries import readonly, sandbox
 from nx.warehouse import Warehouse
 from query_fixtures import cli, copied_warehouse, warehouse  # noqa: F401  (fixtures)
 
@@ -55,14 +55,155 @@ def test_files_outside_the_warehouse_cannot_be_read(warehouse):
                                 "file system operations are disabled by configuration")
 
 
-def test_files_inside_the_warehouse_can_be_read_directly(warehouse):
-    from nx.warehouse import Warehouse
-
+def test_files_the_views_do_not_read_cannot_be_read_even_in_the_warehouse(warehouse):
     store = Warehouse(warehouse)
-    [committed] = store.files("explanations")  # one file after compaction; older ones await vacuum
-    path = f"{store.table_path('explanations')}/{committed.path}"
-    direct = nx.sql(f"select count(*) as n from read_parquet('{path}')", warehouse)
-    assert direct.to_pylist() == nx.sql("select count(*) as n from explanations", warehouse).to_pylist()
+    [committed] = store.files("explanations")
+    data = f"{store.table_path('explanations')}/{committed.path}"
+    log = os.path.join(store.table_path("explanations"), "_delta_log", "00000000000000000000.json")
+    for statement in (f"select * from read_text('{log}')", f"select count(*) from read_parquet('{data}')",
+                      f"select count(*) from read_parquet('{warehouse}/explanations/**/*.parquet')"):
+        with pytest.raises(QueryError, match="^Permission Error: Cannot access file .* disabled by configuration$"):
+            nx.sql(statement, warehouse)
+    # the files of the views a statement names are the ones it may read
+    assert nx.sql(f"select count(*) as n from explanations, read_parquet('{data}') limit 1", warehouse).num_rows == 1
+
+
+@pytest.mark.parametrize("statement, word", [
+    ("with x as (copy (select 1) to '{w}/evil.csv') select 1", "COPY"),
+    ("WITH x AS (COPY (select 1 a, 2 b) TO '{w}/neurons' (FORMAT parquet, PARTITION_BY (b), OVERWRITE true)) "
+     "SELECT 1", "COPY"),
+    ("explain analyze with x as (copy (select 1) to '{w}/evil.csv') select 1", "COPY"),
+    ("with x as (insert into t values (1)) select 1", "INSERT"),
+    ("with x as (delete from t) select 1", "DELETE"),
+    ("select 1 as set", "SET"),
+])
+def test_a_writing_word_anywhere_in_a_select_is_refused(copied_warehouse, statement, word):
+    before = snapshot(copied_warehouse)
+    with pytest.raises(QueryError) as error:
+        nx.sql(statement.format(w=copied_warehouse), copied_warehouse)
+    assert str(error.value) == (f'{word} cannot be part of a query here (a name spelled so must be quoted: '
+                                f'"{word.lower()}"): the warehouse is read-only to queries')
+    assert snapshot(copied_warehouse) == before
+
+
+@pytest.mark.parametrize("statement, function", [
+    ("select * from json_execute_serialized_sql(json_serialize_sql('with x as (copy (select 1) to ''{w}/e.csv'') "
+     "select 1'))", "json_execute_serialized_sql"),
+    ("select * from \"JSON_EXECUTE_SERIALIZED_SQL\"('x')", "json_execute_serialized_sql"),
+    ("select * from query('select 1')", "query"),
+    ("select * from enable_logging(storage = 'file', storage_path = '{w}/logs')", "enable_logging"),
+    ("select write_log('x')", "write_log"),
+])
+def test_functions_that_run_sql_of_their_own_are_refused(copied_warehouse, statement, function):
+    before = snapshot(copied_warehouse)
+    with pytest.raises(QueryError) as error:
+        nx.sql(statement.format(w=copied_warehouse), copied_warehouse)
+    assert str(error.value) == (f"{function}() runs SQL of its own or changes the database, so it cannot be used "
+                                "here: the warehouse is read-only to queries")
+    assert snapshot(copied_warehouse) == before
+
+
+def test_such_words_in_strings_comments_and_quoted_names_are_fine(warehouse):
+    result = nx.sql("select 'copy' as \"load\", 2 as \"set\" -- copy, attach\n/* install */", warehouse)
+    assert result.to_pylist() == [{"load": "copy", "set": 2}]
+    assert nx.sql("select count(*) as n from query_table('explanations')", warehouse).num_rows == 1
+
+
+WRITES_BEHIND_THE_GUARD = [
+    "with x as (copy (select 1 a) to '{w}/evil.csv') select 1",
+    "with x as (copy (select 1 a, 2 b) to '{w}/neurons' (format parquet, partition_by (b), overwrite true)) select 1",
+    "with x as (copy (select 1 a) to '{outside}/evil.csv') select 1",
+    "select * from json_execute_serialized_sql(json_serialize_sql("
+    "'with x as (copy (select 1 a) to ''{w}/evil.csv'') select 1'))",
+]
+
+
+@pytest.mark.parametrize("confined", [True, False], ids=["landlock", "duckdb-only"])
+@pytest.mark.parametrize("statement", WRITES_BEHIND_THE_GUARD)
+def test_the_connection_alone_cannot_create_or_delete_files(copied_warehouse, tmp_path, monkeypatch, statement,
+                                                            confined):
+    # Wall 1 (the word check) taken away: what holds is the connection's lock (and Landlock).
+    monkeypatch.setattr(readonly, "check_words", lambda sql: sql)
+    if not confined:
+        monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    elif sandbox.landlock_abi() < 1:
+        pytest.skip("Landlock is not available here")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    before = snapshot(copied_warehouse)
+    with pytest.raises(QueryError, match="^Permission Error: Cannot access file"):
+        nx.sql(statement.format(w=copied_warehouse, outside=outside), copied_warehouse)
+    assert snapshot(copied_warehouse) == before and not os.listdir(outside)
+
+
+def test_with_landlock_not_even_a_data_file_the_views_read_can_be_overwritten(copied_warehouse, monkeypatch):
+    if sandbox.landlock_abi() < 1:
+        pytest.skip("Landlock is not available here")
+    monkeypatch.setattr(readonly, "check_words", lambda sql: sql)
+    store = Warehouse(copied_warehouse)
+    [committed] = store.files("explanations")
+    data = f"{store.table_path('explanations')}/{committed.path}"
+    before = snapshot(copied_warehouse)
+    with pytest.raises(NxError, match="Permission denied"):
+        nx.sql(f"with x as (copy (select * from explanations) to '{data}' (format parquet, use_tmp_file false)) "
+               "select count(*) from explanations", copied_warehouse)
+    assert snapshot(copied_warehouse) == before
+
+
+def test_the_confined_thread_cannot_write_but_the_rest_of_the_process_can(tmp_path):
+    if sandbox.landlock_abi() < 1:
+        pytest.skip("Landlock is not available here")
+    target = tmp_path / "written.txt"
+    with pytest.raises(PermissionError):
+        sandbox.confined(lambda: target.write_text("x"))
+    spill = sandbox.confined(lambda: (sandbox.private_directory() + "/spilled.txt", open(
+        sandbox.private_directory() + "/spilled.txt", "w").write("x"))[0])
+    assert open(spill).read() == "x"
+    os.remove(spill)
+    target.write_text("here it can")
+    assert sandbox.confinement().startswith("landlock")
+
+
+def test_duckdb_spills_to_a_private_directory_not_to_dot_tmp(warehouse, tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".tmp").symlink_to(victim)  # DuckDB's default temp_directory is ./.tmp
+    monkeypatch.chdir(work)
+    config = sandbox.spill_config()
+    private = sandbox.private_directory()
+    assert os.path.dirname(config["temp_directory"]) == private and os.stat(private).st_mode & 0o777 == 0o700
+    assert int(config["max_temp_directory_size"].rstrip("B")) <= sandbox.SPILL_CAP
+    con = nx.connect(warehouse)
+    assert con.sql("select current_setting('temp_directory')").fetchall()[0][0].startswith(private)
+    con.close()
+    # a sort bigger than the memory limit spills, and leaves nothing behind
+    monkeypatch.setattr(sandbox, "spill_config", lambda: {**config, "memory_limit": "40MB", "threads": "1"})
+    spilled = nx.sql("select count(*) as n from (select md5(i::varchar) s from range(3000000) t(i) order by s)",
+                     warehouse)
+    assert spilled.to_pylist() == [{"n": 3000000}]
+    assert not os.listdir(victim) and sorted(os.listdir(work)) == [".tmp"]
+    assert not os.path.exists(config["temp_directory"])
+    # the spill is bounded: past the bound the query fails, in one line
+    monkeypatch.setattr(sandbox, "spill_config", lambda: {**config, "memory_limit": "40MB", "threads": "1",
+                                                           "max_temp_directory_size": "4MB"})
+    with pytest.raises(QueryError, match=r"^Out of Memory Error: .* DuckDB's temporary files reached nx's limit "
+                                         r"\(half the free space of the temporary directory's disk, at most 16 GiB\)"):
+        nx.sql("select count(*) as n from (select md5(i::varchar) s from range(3000000) t(i) order by s)", warehouse)
+    assert not os.listdir(victim) and sorted(os.listdir(work)) == [".tmp"]
+
+
+def test_private_directories_of_dead_processes_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sandbox, "_private", None)
+    dead = tmp_path / f"{sandbox.PREFIX}999999999-abc"  # no such process
+    dead.mkdir()
+    (dead / "duckdb_temp_storage.tmp").write_bytes(b"x" * 1000)
+    alive = tmp_path / f"{sandbox.PREFIX}{os.getppid()}-def"
+    alive.mkdir()
+    made = sandbox.private_directory()
+    assert not dead.exists() and alive.exists() and os.path.dirname(made) == str(tmp_path)
 
 
 @pytest.mark.parametrize("statement", [

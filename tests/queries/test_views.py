@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import nx
-from nx.errors import QueryError, WarehouseError
+from nx.errors import WarehouseError
 from nx.queries.catalog import duckdb_type
 from nx.queries.views import DERIVED
 from nx.schema import DATA_TABLES, TABLES
@@ -64,7 +64,8 @@ def test_a_query_on_one_layer_reads_only_that_layer(copied_warehouse, view):
     # pruned by row-group statistics (tests/test_table_format.py)
     _break_layer(copied_warehouse, 1)
     assert nx.sql(f"select count(*) as n from {view} where layer = 0", copied_warehouse).to_pylist()[0]["n"] > 0
-    with pytest.raises(QueryError):
+    with pytest.raises(WarehouseError, match="^cannot read table (activation_records|explanation_sequences) of "
+                                             ".*layer=1/part-.* too small to be a Parquet file$"):
         nx.sql(f"select count(*) from {view} where layer = 1", copied_warehouse)
 
 
