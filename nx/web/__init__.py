@@ -44,7 +44,8 @@ def serve(warehouse=None, host: str = "127.0.0.1", port: int = 8000, *, workers:
     import uvicorn
 
     say = log or (lambda message: print(message, file=sys.stderr))
-    app = create_app(warehouse, workers=workers, query_timeout=query_timeout)
+    # hosts: a name given with --host (a machine name, say) is one the viewer answers to.
+    app = create_app(warehouse, workers=workers, query_timeout=query_timeout, hosts=(host,))
     # Bound before the address is announced: a busy port is an error here, not a URL that
     # answers with another process's warehouse. Port 0 takes a free one, announced as it is.
     sock = listen_socket(host, port)
@@ -60,11 +61,26 @@ def serve(warehouse=None, host: str = "127.0.0.1", port: int = 8000, *, workers:
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, (url,)).start()
-    # limit_concurrency: past it uvicorn answers 503 at once instead of holding sockets and memory.
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=200,
-                            timeout_keep_alive=5, access_log=False)
+    config = server_config(app, host, port)
     with sock:
         uvicorn.Server(config).run(sockets=[sock])
+
+
+def server_config(app, host: str, port: int, *, limit_concurrency: int = 200,
+                  header_timeout: float | None = None):
+    """uvicorn's configuration of the viewer: past ``limit_concurrency`` connections uvicorn
+    answers 503 at once instead of holding sockets and memory; a connection has
+    ``header_timeout`` seconds (``connections.HEADER_TIMEOUT``) to send a request's head, so
+    clients that connect and send nothing, or half a request, cannot hold those places."""
+    import uvicorn
+
+    from nx.web import connections
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", limit_concurrency=limit_concurrency,
+                            timeout_keep_alive=5, access_log=False, http=connections.HeaderDeadline,
+                            h11_max_incomplete_event_size=connections.MAX_HEAD_BYTES)
+    config.header_timeout = connections.HEADER_TIMEOUT if header_timeout is None else header_timeout
+    return config
 
 
 class AddressInUse(NxError):
@@ -99,4 +115,4 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-__all__ = ["create_app", "serve", "is_loopback", "listen_socket", "AddressInUse"]
+__all__ = ["create_app", "serve", "server_config", "is_loopback", "listen_socket", "AddressInUse"]
