@@ -185,7 +185,18 @@ class Warehouse:
         path = f"{self.table_path(table)}/{relative}"
         try:
             with self.fs.open(path, "rb") as f:
-                return pq.read_table(f, columns=columns, filters=filters)
+                try:
+                    return pq.read_table(f, columns=columns, filters=filters)
+                except pa.ArrowInvalid as exc:   # a column declared after the file was written
+                    if "No match for FieldRef" not in str(exc):
+                        raise
+                    f.seek(0)
+                    present = set(pq.read_schema(f).names)
+                    f.seek(0)
+                    data = pq.read_table(f, columns=[c for c in columns if c in present], filters=filters)
+            declared = table_spec(table).columns
+            return pa.table([data[c] if c in present else pa.nulls(len(data), declared.field(c).type) for c in columns],
+                            schema=pa.schema([data.schema.field(c) if c in present else declared.field(c) for c in columns]))
         except (OSError, pa.ArrowInvalid) as exc:
             raise WarehouseError(f"cannot read {path}: {' '.join(str(exc).split())[:300]}") from exc
 

@@ -122,3 +122,28 @@ def test_best_flag_decides_the_view_over_scores(fake, warehouse):
     view = nx.sql("select explanation_index from best_explanations where run = 'flagged'",
                   warehouse=warehouse.url).to_pylist()
     assert view == [{"explanation_index": flagged[0]}] and not math.isnan(rows[0]["score"])
+
+
+def test_explain_writes_beside_rows_an_older_nx_wrote_without_the_new_columns(fake, warehouse):
+    import deltalake
+    import pyarrow as pa
+
+    from nx.schema import TABLES
+
+    spec = TABLES["explanations"]
+    older = [f for f in spec.columns if f.name not in ("calibration", "best")
+             and not f.name.startswith(("detection_", "fuzzing_"))]
+    schema = pa.schema(list(spec.partitions) + older)
+    row = dict.fromkeys(schema.names) | {"model": MODEL, "run": "public", "layer": LAYER, "neuron": 0,
+                                         "explanation_index": 0, "explanation": "older", "score": 0.5, "status": "ok"}
+    deltalake.write_deltalake(warehouse.table_uri("explanations"), pa.Table.from_pylist([row], schema=schema),
+                              partition_by=["model", "run"])
+    report = nx.explain.run(warehouse=warehouse, layers=[LAYER], neurons=[0], run="newer", samples=2,
+                            explainer_model="fake-chat", simulator_model="fake-chat", simulator="chat-logprobs",
+                            base_url=fake.url)
+    assert report.ok == 1
+    rows = warehouse.read_table("explanations").to_pylist()
+    assert [r["best"] for r in rows if r["run"] == "public"] == [None]
+    assert sorted(r["best"] for r in rows if r["run"] == "newer") == [False, True]
+    best = nx.sql("select run, explanation from best_explanations order by run", warehouse=warehouse.url).to_pylist()
+    assert [b["run"] for b in best] == ["newer", "public"] and best[1]["explanation"] == "older"
