@@ -93,7 +93,10 @@ class _LayerReader:
         if root.protocol == "file":
             with _SHARED_LOCK:
                 if not _SHARED:
-                    _SHARED.append(duckdb.connect())
+                    shared = duckdb.connect()
+                    # footers parsed once per process: compacted files are large, their footers too
+                    shared.execute("set parquet_metadata_cache = true")
+                    _SHARED.append(shared)
             self.con = _SHARED[0].cursor()
         else:  # its own connection: the filesystem registered is this warehouse's
             self.con = duckdb.connect()
@@ -194,6 +197,7 @@ def _add_related(found: Neuron, reader: _LayerReader) -> None:
         files = []
         for layer in sorted({layer for layer, _ in others}):
             files += reader.files("explanations", layer, {n for l, n in others if l == layer}, run="public")
+        files = list(dict.fromkeys(files))  # compacted: one file holds many layers
         rows = reader.rows("explanations", files, "(layer, neuron) in (select unnest($layers), unnest($neurons))",
                            {"layers": [l for l, _ in others], "neurons": [n for _, n in others]},
                            "score desc nulls last, explanation_index")
