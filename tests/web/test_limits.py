@@ -68,22 +68,32 @@ def test_bad_parameters_get_a_clear_4xx(client, url, status, says):
     assert twin.status_code == status and says in twin.json()["error"]
 
 
-def test_a_long_query_is_stopped_while_the_server_keeps_answering(server):
+@pytest.fixture(scope="module")
+def patient_server(sample_warehouse):
+    """A server whose time limit is long enough that a busy machine never reaches it by accident."""
+    from web_helpers import RunningServer
+
+    with RunningServer(sample_warehouse, query_timeout=8.0, workers=3) as running:
+        yield running
+
+
+def test_a_long_query_is_stopped_while_the_server_keeps_answering(patient_server):
+    server = patient_server
     slow = "select count(*) from range(1000000000000) a"
     with ThreadPoolExecutor(4) as pool:
-        started = time.monotonic()
-        stopped = pool.submit(httpx.get, f"{server.url}/sql.json", params={"q": slow}, timeout=30)
+        stopped = pool.submit(httpx.get, f"{server.url}/sql.json", params={"q": slow}, timeout=60)
         time.sleep(0.2)
-        quick = [pool.submit(httpx.get, f"{server.url}/neuron/0/1.json", timeout=30) for _ in range(3)]
+        quick = [pool.submit(httpx.get, f"{server.url}/neuron/0/1.json", timeout=60) for _ in range(3)]
         assert all(f.result().status_code == 200 for f in quick)
-        assert time.monotonic() - started < 1.0  # answered while the slow query ran
+        assert not stopped.done()  # answered while the slow query ran
         answer = stopped.result()
     assert answer.status_code == 504
-    assert "stopped after 1 s, the viewer's time limit" in answer.json()["error"]
+    assert "stopped after 8 s, the viewer's time limit" in answer.json()["error"]
     assert httpx.get(f"{server.url}/sql.json", params={"q": "select 1 as one"}).json()["rows"] == [{"one": 1}]
 
 
-def test_many_concurrent_loads_leave_no_open_files_or_threads_behind(server):
+def test_many_concurrent_loads_leave_no_open_files_or_threads_behind(patient_server):
+    server = patient_server
     def load(i: int) -> int:
         path = ["/neuron/0/1", "/neuron/1/2.json", "/", f"/search.json?q=e&page={1 + i % 3}", "/neuron/2/5"][i % 5]
         return httpx.get(server.url + path, timeout=60).status_code
