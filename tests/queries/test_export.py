@@ -65,7 +65,7 @@ def test_export_takes_kinds_layers_and_neurons(cli, warehouse, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ([], "Invalid value for KINDS: name one or more kinds, or give --all"),
+    ([], "Invalid value for KIND: name one or more kinds, or give --all"),
     (["tables"], "nx: error: unknown kind 'tables'; kinds: collated-activations, explanations, related-neurons, "
                  "token-lookups, token-weights"),
 ])
