@@ -1,5 +1,5 @@
 -- name: top-per-layer
--- description: The top best-scoring explanations of each layer, layer by layer.
+-- description: Each layer's best-scoring explanations (--top of them), layer by layer, ranked.
 -- param: top int 10 "explanations shown per layer"
 -- param: min_score float null "lowest score shown (null: any)"
 -- param: layer int null "only this layer (null: all layers)"
