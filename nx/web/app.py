@@ -189,6 +189,7 @@ def routes(plotly: Plotly) -> list:
         *twins("/queries/{name}", pages.query),
         *twins("/compare", pages.compare),
         *twins("/compare-neurons", pages.compare_neurons),
+        *twins("/contexts", pages.contexts),
         Route("/sql.csv", sql_page.download, methods=["GET", "POST"]),
         Route("/sql.parquet", sql_page.download, methods=["GET", "POST"]),
         *twins("/sql", sql_page.sql, methods=("GET", "POST")),

@@ -11,7 +11,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from nx.errors import NotFoundError, QueryError, UsageError
 from nx.queries import named
 from nx.settings import DEFAULT_MODEL
-from nx.web import compare as compare_runs, home as overview, neuron_data, neuron_page, neuron_pair, params, sql_page
+from nx.web import (compare as compare_runs, contexts as context_search, home as overview, neuron_data, neuron_page,
+                    neuron_pair, params, sql_page)
 from nx.web.catalog import Catalog
 from nx.web.respond import JSONResponse, answers, respond, wants_json
 
@@ -85,6 +86,31 @@ async def search(request: Request) -> Response:
             "has_more": found["total"] > page * size}
     return respond(request, "search.html", data, {**_common(request, model), "runs": catalog.run_names(),
                                                    "layers": layers})
+
+
+@answers
+async def contexts(request: Request) -> Response:
+    model = await _model(request)
+    catalog = await _catalog(request, model)
+    q = request.query_params
+    layers = catalog.layer_list or [0]
+    query = {"token": params.text(q.get("token"), "token"),
+             "layer": params.whole(q.get("layer"), "layer", default=layers[0]),
+             "sample": params.text(q.get("sample"), "sample"), "case": bool(q.get("case"))}
+    if query["sample"] not in (None, "top", "random", "quantile"):
+        raise params.BadParameter(f"sample must be top, random or quantile, not {query['sample']!r}")
+    if not catalog.has_layer(query["layer"]):
+        raise NotFoundError(f"layer {query['layer']} of model {model} is not in the warehouse ({catalog.describe_layers()})")
+    page, size = params.page(q, default_size=50)
+    data = {"model": model, "query": query, "page": page, "page_size": size, "total": 0, "rows": [], "has_more": False}
+    if query["token"] is not None and query["token"].strip():
+        found = await request.app.state.database.run(
+            context_search.search, {**query, "model": model, "limit": size, "offset": (page - 1) * size})
+        data.update(found, has_more=found["total"] > page * size)
+    elif wants_json(request):
+        raise UsageError("give a token as token=TEXT (and layer=L)")
+    return respond(request, "contexts.html", data, {**_common(request, model), "layers": layers,
+                                                    "shown": context_search.panes(data["rows"])})
 
 
 @answers

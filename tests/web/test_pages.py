@@ -230,6 +230,31 @@ def test_two_neurons_side_by_side_with_the_related_neurons_they_share(client):
     assert client.get("/compare-neurons").status_code == 200  # the form
 
 
+def test_activation_contexts_holding_a_token_strongest_first(client):
+    found = client.get("/contexts.json?token=DOG&layer=0").json()
+    assert found["total"] == len(found["rows"]) == 20  # spaces ignored, in lower case too: " dog"
+    for row in found["rows"]:
+        at = [i for i, t in enumerate(row["tokens"]) if t.strip().lower() == "dog"]
+        assert at and row["position"] in at
+        assert row["token_activation"] == max(row["activations"][i] for i in at) == row["activations"][row["position"]]
+    strengths = [r["token_activation"] for r in found["rows"]]
+    assert strengths == sorted(strengths, reverse=True)
+    assert client.get("/contexts.json?token=DOG&layer=0&case=1").json()["total"] == 0
+    assert {r["sample"] for r in client.get("/contexts.json?token=dog&layer=0&sample=top").json()["rows"]} == {"top"}
+    paged = client.get("/contexts.json?token=dog&layer=0&page=2&page_size=15").json()
+    assert len(paged["rows"]) == 5 and not paged["has_more"]
+    html = client.get("/contexts", params={"token": "<script>window.__xss=2</script>", "layer": 0}).text
+    assert 'class="record context"' in html and "&lt;script&gt;window.__xss=2" in html and "<script>window" not in html
+    assert client.get("/contexts.json?token=dog&layer=9").status_code == 404
+    assert client.get("/contexts.json?token=dog&sample=best").status_code == 400
+    assert client.get("/contexts.json").status_code == 400
+    assert 'href="/contexts"' in client.get("/").text
+    from nx.web.contexts import spellings
+
+    assert spellings(" McDonald ", case=True) == ["McDonald", "McDonald ", " McDonald", " McDonald "]
+    assert {"mcdonald", " MCDONALD", " Mcdonald"} <= set(spellings("McDonald", case=False))
+
+
 def test_named_queries_run_with_url_parameters(client):
     rows = client.get("/queries/top-explained.json?min_score=0.9").json()["rows"]
     assert rows and all(r["score"] >= 0.9 for r in rows)
