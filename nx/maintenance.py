@@ -74,7 +74,8 @@ def compact_table(warehouse, table: str, operation: str = "compact") -> tuple[in
     """Compact one table; (data files before, after)."""
     import pyarrow as pa
 
-    from nx.warehouse import NewFile, statistics
+    from nx.parquet_files import statistics
+    from nx.warehouse import NewFile
 
     spec = TABLES[table]
     snapshot = warehouse.snapshot(table)
