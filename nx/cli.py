@@ -404,7 +404,8 @@ def _tables(names: tuple[str, ...]) -> list[str] | None:
 # -- serve ----------------------------------------------------------------------------------
 @app.command()
 @warehouse_option
-@click.option("--port", "-p", default=8000, type=int, metavar="PORT", show_default=True, help="Port to listen on.")
+@click.option("--port", "-p", default=8000, type=int, metavar="PORT", show_default=True,
+              help="Port to listen on; 0 takes a free one and prints it. A port in use is an error (exit 3).")
 @click.option("--host", default="127.0.0.1", metavar="ADDRESS", show_default=True,
               help="Address to listen on. Anything but loopback exposes the warehouse to the network (a warning "
                    "says so).")
