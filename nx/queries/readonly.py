@@ -17,13 +17,16 @@ Three walls, each enough on its own for what it covers:
    for writing. What this leaves open, overwriting one of those data files in place, takes a
    ``COPY`` (wall 1) and is closed by wall 3 where the system has it.
 3. ``nx.sql`` and ``nx.query`` run the statement in a thread the kernel forbids to write
-   (``sandbox.confined``: Linux Landlock), with DuckDB's worker threads started from it.
+   (``sandbox.confined``: Linux Landlock), with DuckDB's worker threads started from it. There
+   ``lock`` allows the folders of the views' files rather than each file (cheaper: see ``lock``).
 
 (``allowed_directories`` alone, as before, let ``COPY ... TO`` write anywhere in the warehouse:
 ``COPY ... (FORMAT parquet, PARTITION_BY (b), OVERWRITE true)`` into a table's folder deleted
 the table.)
 """
 from __future__ import annotations
+
+import re
 
 import duckdb
 
@@ -33,6 +36,7 @@ from nx.queries.location import Root, locate
 
 ADMITTED = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 REFUSED = "the warehouse is read-only to queries"
+_LITERAL = re.compile(r"'([^']*(?:''[^']*)*)'")
 # Words no reading statement needs (DuckDB's tokenizer calls them keywords wherever they stand,
 # so a column named like one must be quoted: "load").
 WORDS = frozenset({
@@ -143,32 +147,42 @@ def connect_filesystem(con: duckdb.DuckDBPyConnection, root: Root) -> None:
         con.register_filesystem(read_only(root.warehouse.fs))
 
 
-def lock(con: duckdb.DuckDBPyConnection, root: Root) -> None:
+def lock(con: duckdb.DuckDBPyConnection, root: Root, exact: bool = True) -> None:
     """No file but the data files of the views on ``con`` from here on, no extension, and no
-    way to change that. Call it once every view is made."""
+    way to change that. Call it once every view is made.
+
+    ``exact=False`` allows the folders of those files instead of each file: DuckDB takes
+    17 us to allow one path (40 ms for a table of 2,400 files, as long as a one-layer query),
+    and a folder lets DuckDB make files in it, so only for a thread that cannot write anyway
+    (``sandbox.thread_confined()``)."""
     root = locate(root)
     prefix = root.path.rstrip("/") + "/"
     if root.protocol == "file":
-        con.execute("set allowed_paths = $paths", {"paths": view_files(con, prefix)})
+        files = view_files(con, prefix)
+        if exact:
+            con.execute("set allowed_paths = $paths", {"paths": files})
+        else:
+            con.execute("set allowed_directories = $dirs", {"dirs": sorted({f.rsplit("/", 1)[0] + "/" for f in files})})
     else:  # read-only filesystem; fsspec globs answer in its first protocol (abfs://), the views say az://
         protocols = root.warehouse.fs.protocol
         protocols = protocols if isinstance(protocols, tuple) else (protocols,)
         con.execute("set allowed_directories = $dirs",
                     {"dirs": [f"{protocol}://{prefix.lstrip('/')}" for protocol in protocols]})
-    for setting in ("autoinstall_known_extensions", "autoload_known_extensions", "allow_community_extensions",
-                    "allow_persistent_secrets", "enable_external_access"):
-        con.execute(f"set {setting} = false")
-    con.execute("set allow_extension_repositories = 'forbidden'")
-    con.execute("set lock_configuration = true")
+    con.execute("set autoinstall_known_extensions = false; set autoload_known_extensions = false; "
+                "set allow_community_extensions = false; set allow_persistent_secrets = false; "
+                "set enable_external_access = false; set allow_extension_repositories = 'forbidden'; "
+                "set lock_configuration = true")
 
 
 def view_files(con: duckdb.DuckDBPyConnection, prefix: str) -> list[str]:
-    """Paths under ``prefix`` the views on ``con`` read: the string literals of their SQL."""
+    """Paths under ``prefix`` the views on ``con`` read: the string literals of their SQL (which
+    nx writes: ``views.table_view_sql``), found by a pattern (0.8 ms for 2,400 files; the
+    tokenizer took 15 ms)."""
     found: dict[str, None] = {}
     for (sql,) in con.execute("select sql from duckdb_views() where not internal").fetchall():
-        for _, kind, text in tokens(sql or ""):
-            if kind == duckdb.token_type.string_const and text.startswith("'" + prefix):
-                found[text[1:-1].replace("''", "'")] = None
+        for text in _LITERAL.findall(sql or ""):
+            if text.startswith(prefix):
+                found[text.replace("''", "'")] = None
     return list(found)
 
 

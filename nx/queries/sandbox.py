@@ -20,12 +20,11 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
-import platform
 import shutil
 import struct
+import sys
 import tempfile
 import threading
-import uuid
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
@@ -90,7 +89,7 @@ def spill_config() -> dict[str, str]:
     directory (DuckDB makes it when it first spills and removes it on close; two connections
     never share one), and the bound on its size."""
     private = private_directory()
-    return {"temp_directory": os.path.join(private, uuid.uuid4().hex),
+    return {"temp_directory": os.path.join(private, os.urandom(16).hex()),
             "max_temp_directory_size": f"{spill_limit(private)}B"}
 
 
@@ -104,6 +103,7 @@ _PR_SET_NO_NEW_PRIVS = 38
 # make_block, make_sym; refer (ABI 2); truncate (ABI 3). Reading is not restricted.
 _WRITES = {1: 0b1_1111_1111_0010, 2: 0b11_1111_1111_0010, 3: 0b111_1111_1111_0010}
 _abi: int | None = None
+_thread = threading.local()
 
 
 def _syscall():
@@ -117,7 +117,7 @@ def landlock_abi() -> int:
     global _abi
     if _abi is None:
         _abi = 0
-        if platform.system() == "Linux" and platform.machine() != "alpha":
+        if sys.platform.startswith("linux") and os.uname().machine != "alpha":
             try:
                 found = _syscall().syscall(ctypes.c_long(_CREATE_RULESET), None, ctypes.c_size_t(0),
                                            ctypes.c_uint32(_CREATE_RULESET_VERSION))
@@ -150,9 +150,15 @@ def confine_thread(writable: str) -> bool:
             os.close(beneath)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0:
             return False
-        return libc.syscall(ctypes.c_long(_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
+        _thread.confined = libc.syscall(ctypes.c_long(_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)) == 0
+        return _thread.confined
     finally:
         os.close(ruleset)
+
+
+def thread_confined() -> bool:
+    """Whether this thread runs under ``confine_thread``."""
+    return getattr(_thread, "confined", False)
 
 
 def confinement() -> str:

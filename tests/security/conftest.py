@@ -25,7 +25,7 @@ class Arena:
     cwd: str
     home: str
     data: str   # a data file the views read
-    stray: str  # a Parquet file in a table's folder that no commit names
+    stray: str  # a Parquet file in a table's folder (not a partition's) that no commit names
 
     def statement(self, key: str) -> str:
         return ATTACKS[key].format(w=self.warehouse, data=self.data, stray=self.stray, outside=self.outside,
@@ -56,7 +56,7 @@ def arena(sample_root, tmp_path_factory) -> Arena:
     store = Warehouse(warehouse)
     [committed] = store.files("explanations")
     data = f"{store.table_path('explanations')}/{committed.path}"
-    stray = os.path.join(os.path.dirname(data), "part-00000000000000000000000000000000.parquet")
+    stray = os.path.join(store.table_path("explanations"), "part-00000000000000000000000000000000.parquet")
     shutil.copyfile(data, stray)
     queries = Path(warehouse) / "_queries"
     queries.mkdir()
