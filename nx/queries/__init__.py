@@ -108,8 +108,10 @@ def _run(text: str, root: Root, params: dict | None, arrow: bool, union_by_name:
         try:
             statement = readonly.check_statement(con, text)
             readonly.connect_filesystem(con, root)
-            views.register_views(con, root, views.needed_views(statement), union_by_name=union_by_name)
-            readonly.lock(con, root, exact=not sandbox.thread_confined())  # folders suffice where writes fail
+            made = readonly.Recording(con)  # the views' SQL, for the lock
+            views.register_views(made, root, views.needed_views(statement), union_by_name=union_by_name)
+            # Each file by name, or, where the kernel stops writes anyway, their folders (cheaper).
+            readonly.lock(con, root, exact=not sandbox.thread_confined(), views_sql=made.executed)
             try:
                 relation = con.sql(statement, params=params or None)
                 if arrow:
