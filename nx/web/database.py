@@ -118,9 +118,12 @@ class Database:
         def build() -> duckdb.DuckDBPyConnection:
             con = duckdb.connect(config={"memory_limit": self.memory_limit, **sandbox.spill_config()})
             readonly.connect_filesystem(con, self.warehouse)
+            # The views' SQL, failed attempts included: a spoiled table's files stay readable,
+            # so a neuron page reading them directly says what is wrong with them.
+            made = readonly.Recording(con)
             for name, declared in views.TABLES.items():
                 try:
-                    views.register_views(con, self.warehouse, {name}, union_by_name=union_by_name)
+                    views.register_views(made, self.warehouse, {name}, union_by_name=union_by_name)
                 except WarehouseError as exc:
                     # Columns computed from error(...) and a filter on it: no query of the view
                     # (count(*), a filter on a partition key) can answer without raising it.
@@ -130,7 +133,7 @@ class Database:
                                 f"from (select error({views.literal(str(exc))}) as e) where e is null")
             for name, (_, sql, _) in views.DERIVED.items():
                 con.execute(f"create or replace view {views.quote(name)} as {sql}")
-            readonly.lock(con, self.warehouse)
+            readonly.lock(con, self.warehouse, views_sql=made.executed)
             return con
 
         return sandbox.confined(build)
