@@ -119,6 +119,8 @@ def handles_errors(command=None, *, stop_after: float | None = None):
                 # A Ctrl-C inside a running DuckDB query comes out as DuckDB's error, not KeyboardInterrupt.
                 if interrupts.seen.is_set() or isinstance(exc, KeyboardInterrupt):
                     interrupts.tell()
+                    if stop_after is not None:  # sql, query: DuckDB may still be stopping
+                        _leave_now()
                     raise Exit(int(ExitCode.INTERRUPTED)) from None
                 if isinstance(exc, NxError):
                     error_line(str(exc))
@@ -129,6 +131,17 @@ def handles_errors(command=None, *, stop_after: float | None = None):
                 raise
 
     return wrapper
+
+
+def _leave_now() -> None:
+    """After a Ctrl-C in a query, DuckDB's worker threads may still be unwinding it: a normal
+    interpreter shutdown then aborts the process (SIGABRT, 'exception not rethrown'). A query
+    command has written nothing yet, so it leaves at once, as interrupted."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(ExitCode.INTERRUPTED))
 
 
 # -- ingest ----------------------------------------------------------------------------------
