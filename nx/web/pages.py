@@ -3,16 +3,16 @@ pool, and answers as HTML or as its JSON twin (``respond.py``). State (database,
 file index) is on ``request.app.state``; routes are listed in ``app.py``."""
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 
 from nx.errors import NotFoundError, QueryError, UsageError
 from nx.queries import named
 from nx.settings import DEFAULT_MODEL
 from nx.web import (compare as compare_runs, contexts as context_search, home as overview, neuron_data, neuron_page,
-                    neuron_pair, params, sql_page)
+                    neuron_pair, params)
 from nx.web.catalog import Catalog
 from nx.web.respond import JSONResponse, answers, respond, wants_json
 
@@ -221,38 +221,3 @@ async def compare(request: Request) -> Response:
     if a and b:
         data = {**data, **await request.app.state.index.run(compare_runs.compare, model, a, b, limit)}
     return respond(request, "compare.html", data, {**_common(request, model), "run_names": runs})
-
-
-async def _sql_text(request: Request) -> str | None:
-    text = request.query_params.get("q")
-    if request.method == "POST":  # an urlencoded form, read by hand: no multipart parser needed
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > 8 * params.MAX_SQL:
-                raise params.BadParameter(f"the form is too large (at most {params.MAX_SQL:,} characters of SQL)")
-        text = (parse_qs(body.decode("utf-8", "replace")).get("q") or [text])[0]
-    return params.text(text, "q", limit=params.MAX_SQL)
-
-
-@answers
-async def sql(request: Request) -> Response:
-    text = await _sql_text(request)
-    page, size = params.page(request.query_params, default_size=100)
-    data = {"q": text, "page": page, "page_size": size}
-    if text and text.strip():
-        data.update(await request.app.state.database.run(sql_page.run_page, text, page, size))
-    elif wants_json(request):
-        raise UsageError("give a statement as q=SELECT ...")
-    return respond(request, "sql.html", data, _common(request, DEFAULT_MODEL))
-
-
-@answers
-async def sql_download(request: Request) -> Response:
-    fmt = request.url.path.rsplit(".", 1)[-1]
-    text = await _sql_text(request)
-    if not text or not text.strip():
-        raise UsageError("give a statement as q=SELECT ...")
-    file = await request.app.state.database.run(sql_page.write_download, text, fmt)
-    return StreamingResponse(sql_page.chunks(file), media_type=sql_page.FORMATS[fmt],
-                             headers={"Content-Disposition": f'attachment; filename="nx-result.{fmt}"'})
