@@ -321,13 +321,14 @@ class Warehouse:
         removed: dict[str, delta_log.DataFile] = {}
         rewritten: list[NewFile] = []
         for rule in replace:
+            by_layer = _by_layer(rule.keys) if rule.keys is not None else {}
             for f in self.files(table, rule.partitions, current):
                 if f.path in removed:
                     continue
                 if rule.keys is None:
                     removed[f.path] = f
                     continue
-                if not _keys_in_file(spec, f, rule.keys):
+                if not _keys_in_file(spec, f, by_layer):
                     continue
                 kept = self._without(table, f, rule.keys)
                 if kept is None:
@@ -357,12 +358,11 @@ def _key_code(layer: int, neuron: int) -> int:
     return layer * (1 << 32) + neuron
 
 
-def _keys_in_file(spec: Table, f: delta_log.DataFile, keys: set) -> bool:
+def _keys_in_file(spec: Table, f: delta_log.DataFile, by_layer: dict[int, list[int]]) -> bool:
     """Whether the file's partition values and statistics leave room for any of the keys
-    (tuples over ``spec.key``, i.e. (layer, neuron))."""
+    (``_by_layer`` of (layer, neuron) tuples)."""
     if len(spec.key) != 2:
         return True
-    by_layer = _index(keys)
     if "layer" in spec.partition_names:
         layers = [int(f.partition_values["layer"])] if f.partition_values.get("layer") is not None else []
     else:
@@ -381,20 +381,12 @@ def _keys_in_file(spec: Table, f: delta_log.DataFile, keys: set) -> bool:
     return False
 
 
-_INDEXES: dict[int, dict] = {}
-
-
-def _index(keys: set) -> dict[int, list[int]]:
-    """layer -> sorted neurons of a key set (kept while the same set is being matched)."""
-    found = _INDEXES.get(id(keys))
-    if found is None or found[0] is not keys:
-        by_layer: dict[int, list[int]] = {}
-        for layer, neuron in keys:
-            by_layer.setdefault(layer, []).append(neuron)
-        found = (keys, {layer: sorted(n) for layer, n in by_layer.items()})
-        _INDEXES.clear()
-        _INDEXES[id(keys)] = found
-    return found[1]
+def _by_layer(keys: set) -> dict[int, list[int]]:
+    """layer -> sorted neurons of a set of (layer, neuron) keys: what ``_keys_in_file`` bisects."""
+    found: dict[int, list[int]] = {}
+    for layer, neuron in keys:
+        found.setdefault(layer, []).append(neuron)
+    return {layer: sorted(neurons) for layer, neurons in found.items()}
 
 
 def _partition_values(spec: Table, f: delta_log.DataFile) -> dict:
