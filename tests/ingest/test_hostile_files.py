@@ -35,7 +35,7 @@ except ImportError:
     from azurite import azurite  # noqa: F401
 
 CHILD_SECONDS = 60
-CHILD_MEMORY = 8 * 2 ** 30  # more address space a child may take: reading /dev/zero stops there (delta-rs maps GBs of address space it never touches)
+CHILD_MEMORY = 16 * 2 ** 30  # more address space a child may take: reading /dev/zero stops there (delta-rs maps GBs of address space it never touches)
 
 
 def _limit_memory() -> None:
