@@ -186,9 +186,12 @@ def _read_checkpoint(files: LogFiles, names: list[str], state: _State) -> None:
     if files.fs is not None:
         con.register_filesystem(files.fs)
     paths = [files.path(n) if files.fs is None else _fs_url(files.fs, files.path(n)) for n in names]
-    relation = con.sql("select * from read_parquet($paths, union_by_name = true)", params={"paths": paths})
-    columns = relation.columns
-    for row in relation.fetchall():
+    try:
+        relation = con.sql("select * from read_parquet($paths, union_by_name = true)", params={"paths": paths})
+        columns, rows = relation.columns, relation.fetchall()
+    finally:
+        con.close()  # an open DuckDB left to the interpreter's shutdown can abort it
+    for row in rows:
         record = dict(zip(columns, row))
         action = {k: record.get(k) for k in ("add", "remove", "protocol", "metaData") if record.get(k)}
         if "add" in action:
