@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import duckdb
 
+from nx import delta_log
 from nx.errors import QueryError, UsageError, WarehouseError
 from nx.queries import named, readonly, sandbox, views
 from nx.queries.location import Root, at, locate
@@ -53,7 +54,8 @@ def connect(warehouse=None) -> duckdb.DuckDBPyConnection:
     root = locate(warehouse)
     con = duckdb.connect(config=sandbox.spill_config())
     views.connect_filesystem(con, root)
-    views.register_views(con, root)
+    with delta_log.reading_with(con):
+        views.register_views(con, root)
     return con
 
 
@@ -109,7 +111,8 @@ def _run(text: str, root: Root, params: dict | None, arrow: bool, union_by_name:
             statement = readonly.check_statement(con, text)
             readonly.connect_filesystem(con, root)
             made = readonly.Recording(con)  # the views' SQL, for the lock
-            views.register_views(made, root, views.needed_views(statement), union_by_name=union_by_name)
+            with delta_log.reading_with(con):
+                views.register_views(made, root, views.needed_views(statement), union_by_name=union_by_name)
             # Each file by name, or, where the kernel stops writes anyway, their folders (cheaper).
             readonly.lock(con, root, exact=not sandbox.thread_confined(), views_sql=made.executed)
             try:
