@@ -196,16 +196,23 @@ def reading_with(con):
         _SHARED_CONNECTION.reset(token)
 
 
-def _read_checkpoint(files: LogFiles, names: list[str], state: _State) -> None:
+def _read_checkpoint(files: LogFiles, names: list[str], sizes: dict[str, int], state: _State) -> None:
     """A checkpoint's live files (its add actions; its remove actions are tombstones kept for
     vacuum, already applied) and its protocol and metadata, which are checked."""
     import duckdb  # readers have it loaded already; a checkpoint is Parquet
 
     shared = _SHARED_CONNECTION.get()
     con = shared.cursor() if shared is not None else duckdb.connect()
-    paths = [files.path(n) if files.fs is None else _fs_url(files.fs, files.path(n)) for n in names]
+    if files.fs is None:
+        paths = [files.path(n) for n in names]
+    else:  # a checkpoint never changes: read a local copy (nx.file_cache), made now if need be
+        from nx import file_cache
+
+        wanted = [(files.path(n), _fs_url(files.fs, files.path(n)), sizes.get(n, -1), n) for n in names]
+        copies = file_cache.fetch(files.fs, [w for w in wanted if w[2] >= 0], file_cache.directory())
+        paths = [copies.get(url, url) for _, url, _, _ in wanted]
     try:
-        if files.fs is not None and shared is None:
+        if files.fs is not None and shared is None and not all(p.startswith("/") for p in paths):
             con.register_filesystem(files.fs)
         relation = con.sql("select * from read_parquet($paths, union_by_name = true)", params={"paths": paths})
         wanted = [c for c in ("add", "protocol", "metaData") if c in relation.columns]
@@ -286,7 +293,7 @@ def snapshot(files: LogFiles, version: int | None = None, timestamp=None) -> Sna
                              f"(vacuumed or cleaned up); the oldest readable is {_oldest(commits, checkpoints)}")
     state = _State()
     if base is not None:
-        _read_checkpoint(files, checkpoints[base], state)
+        _read_checkpoint(files, checkpoints[base], listing, state)
     for actions in _read_commits(files, needed):
         for action in actions:
             state.check(action, files.table_path)

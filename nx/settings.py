@@ -40,7 +40,14 @@ COMMIT_SECONDS = Setting(
     "tens of milliseconds: fewer, larger commits are faster; smaller values lose less to a kill).",
 )
 
-SETTINGS = (WAREHOUSE, SOURCE, OPENAI_API_KEY, OPENAI_BASE_URL, QUERIES, COMMIT_SECONDS)
+CACHE_DIR = Setting(
+    "cache_dir", "NX_CACHE_DIR", None,
+    "Where copies of an az:// warehouse's files are kept (default $XDG_CACHE_HOME/nx or ~/.cache/nx; "
+    "'off': none). Delta files never change, so a copy stays good.",
+)
+CACHE_GB = Setting("cache_gb", "NX_CACHE_GB", "10", "Size cap of that cache in GiB (least recently used go first).")
+
+SETTINGS = (WAREHOUSE, SOURCE, OPENAI_API_KEY, OPENAI_BASE_URL, QUERIES, COMMIT_SECONDS, CACHE_DIR, CACHE_GB)
 
 # The public releases: model name -> (source root, layers, neurons per layer).
 PUBLIC_MODELS = {

@@ -9,7 +9,7 @@ import cases
 
 ISOLATED_VARIABLES = ("NX_WAREHOUSE", "NX_SOURCE", "NX_QUERIES", "OPENAI_API_KEY", "OPENAI_BASE_URL",
                       "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_KEY",
-                      "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_ACCOUNT_NAME")
+                      "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_ACCOUNT_NAME", "NX_CACHE_GB")
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +18,7 @@ def isolated_environment(monkeypatch, tmp_path):
     for name in ISOLATED_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NX_WAREHOUSE", str(tmp_path / "default-warehouse"))
+    monkeypatch.setenv("NX_CACHE_DIR", str(tmp_path / "nx-cache"))  # copies of az:// files: never the user's
 
 
 @pytest.fixture(scope="session")

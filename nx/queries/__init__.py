@@ -103,6 +103,7 @@ def as_frame(table, format: str):
 def _run(text: str, root: Root, params: dict | None, arrow: bool, union_by_name: bool):
     """The statement on a connection of its own, locked, in a confined thread (``sandbox``)."""
     opened: list[duckdb.DuckDBPyConnection] = []
+    root = root.fetched(name for name in views.needed_views(text) if name in views.TABLES)  # az://: local copies
 
     def work():
         con = duckdb.connect(config=sandbox.spill_config())  # in this thread: its workers inherit the confinement

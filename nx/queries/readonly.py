@@ -144,7 +144,7 @@ def connect_filesystem(con: duckdb.DuckDBPyConnection, root: Root) -> None:
     needs nothing: DuckDB reads the files itself)."""
     root = locate(root)
     if root.protocol != "file":
-        con.register_filesystem(read_only(root.warehouse.fs))
+        con.register_filesystem(read_only(root.fs))
 
 
 class Recording:
@@ -181,10 +181,16 @@ def lock(con: duckdb.DuckDBPyConnection, root: Root, exact: bool = True, views_s
         else:
             con.execute("set allowed_directories = $dirs", {"dirs": sorted({f.rsplit("/", 1)[0] + "/" for f in files})})
     else:  # read-only filesystem; fsspec globs answer in its first protocol (abfs://), the views say az://
-        protocols = root.warehouse.fs.protocol
+        protocols = root.fs.protocol
         protocols = protocols if isinstance(protocols, tuple) else (protocols,)
         con.execute("set allowed_directories = $dirs",
                     {"dirs": [f"{protocol}://{prefix.lstrip('/')}" for protocol in protocols]})
+        from nx import file_cache
+
+        where = file_cache.directory()
+        copies = view_files(con, where + "/", views_sql) if where else []
+        if copies:  # the local copies of its files (nx.file_cache), each by name
+            con.execute("set allowed_paths = $paths", {"paths": copies})
     con.execute("set autoinstall_known_extensions = false; set autoload_known_extensions = false; "
                 "set allow_community_extensions = false; set allow_persistent_secrets = false; "
                 "set enable_external_access = false; set allow_extension_repositories = 'forbidden'; "

@@ -177,7 +177,7 @@ def connect_filesystem(con: duckdb.DuckDBPyConnection, root: Root) -> None:
     (``root`` may also be a Warehouse, as for every function taking one here.)"""
     root = locate(root)
     if root.protocol != "file":
-        con.register_filesystem(root.warehouse.fs)
+        con.register_filesystem(root.fs)
 
 
 def register_macros(con: duckdb.DuckDBPyConnection) -> None:
