@@ -2,7 +2,9 @@
 docs/home-page.png.
 
 Ingests nx/sample into a temporary warehouse, starts ``nx serve`` on a free loopback port and
-photographs two pages with Debian's chromium driven by playwright (no browser download).
+photographs two pages with Debian's chromium driven by playwright (no browser download). The
+sample's explanations hold an emoji: without a colour emoji font (Debian: fonts-noto-color-emoji)
+chromium draws it as an empty box, so the script says so before it starts.
 
     python scripts/screenshot.py [--neuron 0/2] [--out docs]
 """
@@ -39,6 +41,10 @@ def main() -> None:
 
     import nx.ingest
 
+    fonts = subprocess.run(["fc-list"], capture_output=True, text=True).stdout if shutil.which("fc-list") else ""
+    if "emoji" not in fonts.lower():
+        print("no colour emoji font: the sample's emoji will show as a box (apt-get install fonts-noto-color-emoji)",
+              file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="nx-screenshot-"))
     server = None
     try:
