@@ -72,6 +72,33 @@ def test_related_neurons_carry_the_other_neurons_best_public_explanation(copied_
     assert all(e["explanation"] is None for e in found.downstream[1:])  # neurons outside the small grid
 
 
+def test_related_neurons_show_a_new_best_explanation_in_the_same_process(copied_warehouse):
+    """The best public explanations are kept in memory per version of the explanations table:
+    a commit that changes one is seen by the next call."""
+    store = Warehouse(copied_warehouse)
+    related = store.read_table("related_neurons", {"model": "gpt2-xl", "layer": 0}).to_pylist()
+    for row in related:
+        if row["neuron"] == 0:  # every related neuron of 0/0 is 1/1, a neuron of the grid
+            row["other_layer"], row["other_neuron"] = 1, 1
+    store.commit("related_neurons", store.write_files("related_neurons", {"model": "gpt2-xl", "layer": 0},
+                                                      pa.Table.from_pylist([r for r in related if r["neuron"] == 0])),
+                 [Replace({"model": "gpt2-xl"}, {(0, 0)})])
+    before = nx.neuron(0, 0, warehouse=copied_warehouse)
+    target = next(e for e in before.upstream + before.downstream if e["explanation"] is not None)
+    assert target["explanation"] != "a new text, scored best"
+    partitions = {"model": "gpt2-xl", "run": "public"}
+    rows = [r for r in store.read_table("explanations", partitions).to_pylist()
+            if (r["layer"], r["neuron"]) == (target["layer"], target["neuron"])]
+    for row in rows:
+        row["explanation"], row["score"] = "a new text, scored best", 2.0
+    store.commit("explanations", store.write_files("explanations", partitions, pa.Table.from_pylist(rows)),
+                 [Replace(partitions, {(target["layer"], target["neuron"])})])
+    after = nx.neuron(0, 0, warehouse=copied_warehouse)
+    changed = [e for e in after.upstream + after.downstream
+               if (e["layer"], e["neuron"]) == (target["layer"], target["neuron"])]
+    assert changed and all((e["explanation"], e["score"]) == ("a new text, scored best", 2.0) for e in changed)
+
+
 def test_a_neuron_with_some_kinds_missing_is_still_found(warehouse, source_tree):
     layer, neuron = source_tree["broken_neurons"]["A"]  # collated ok; the other four kinds missing or malformed
     found = nx.neuron(layer, neuron, warehouse=warehouse)
