@@ -117,10 +117,12 @@ def _run(text: str, root: Root, params: dict | None, arrow: bool, union_by_name:
             # Each file by name, or, where the kernel stops writes anyway, their folders (cheaper).
             readonly.lock(con, root, exact=not sandbox.thread_confined(), views_sql=made.executed)
             try:
-                relation = con.sql(statement, params=params or None)
-                if arrow:
-                    return relation.to_arrow_table()
-                return Rows(relation.columns, [str(kind) for kind in relation.types], relation.fetchall())
+                if arrow:  # DuckDB's relation hands Arrow over without copying the rows
+                    return con.sql(statement, params=params or None).to_arrow_table()
+                # execute, not sql(): a relation binds the statement (every footer) a second time
+                result = con.execute(statement, params or None)
+                columns = [column[0] for column in result.description]
+                return Rows(columns, [str(column[1]) for column in result.description], result.fetchall())
             except duckdb.Error as exc:
                 raise _read_error(exc, root) from exc
         finally:
