@@ -148,7 +148,7 @@ def test_rows_name_their_explainer_and_a_named_query_compares_the_two_kinds(fake
     import nx.queries
     from nx.errors import QueryError
 
-    with pytest.raises(QueryError, match="make some with nx explain --explainer token-lookup"):
+    with pytest.raises(QueryError, match="^no token-lookup explanations .* make some with nx explain --explainer token-lookup"):
         nx.queries.query("activations-not-tokens", warehouse.url)  # no token-lookup run yet: says how
     for run, explainer in (("acts", "token-activations"), ("lookup", "token-lookup")):
         nx.explain.run(warehouse=warehouse, layers=[LAYER], neurons=NEURONS, run=run, explainer=explainer,
