@@ -3,7 +3,9 @@
 - ``compact``: in each partition, the small files that writes leave (one per ingest unit or
   explain batch) are merged into files of up to ``TARGET_FILE_BYTES``, sorted by ``(layer,
   neuron)``, so a cross-neuron query opens a handful of files and row-group statistics still
-  prune a neuron lookup. Files are streamed in key order: those whose key ranges overlap
+  prune a neuron lookup. Files already large whose key ranges overlap no other's (an ingest
+  unit of collated activations writes one of 20-60 MB) are left as they are, and merged files
+  stop where such a file starts. Files are streamed in key order: those whose key ranges overlap
   (a re-ingested neuron) are read and sorted together, the others are copied through one at a
   time, so memory holds one file's rows, not a partition's. The rewrite is one commit that
   changes no data (``dataChange: false``); a checkpoint follows, so readers read the log in
@@ -23,6 +25,10 @@ from nx.errors import UsageError, WarehouseError
 from nx.schema import TABLES
 
 TARGET_FILE_BYTES = 128 * 1024 * 1024
+# A file this large that overlaps no other is left alone: reading it costs far more than
+# opening it, so merging it would save a query little and cost a rewrite of its bytes (an
+# ingest unit of collated activations writes 20-60 MB per table).
+KEPT_FILE_BYTES = 16 * 1024 * 1024
 DEFAULT_RETENTION_HOURS = 168  # Delta's default: a week of time travel
 
 
@@ -70,6 +76,17 @@ def _clusters(spec, files: list[delta_log.DataFile]) -> list[list[delta_log.Data
     return clusters
 
 
+def _kept(spec, files: list[delta_log.DataFile]) -> set[str]:
+    """Files compaction leaves as they are: those of at least half the target size, and those
+    of at least ``KEPT_FILE_BYTES`` whose key range overlaps no other file's (sorted, as every
+    file is written, so nothing would change but the file count)."""
+    kept = {f.path for f in files if f.size >= TARGET_FILE_BYTES // 2}
+    for cluster in _clusters(spec, files):
+        if len(cluster) == 1 and cluster[0].size >= KEPT_FILE_BYTES:
+            kept.add(cluster[0].path)
+    return kept
+
+
 def compact_table(warehouse, table: str, operation: str = "compact") -> tuple[int, int]:
     """Compact one table; (data files before, after)."""
     import pyarrow as pa
@@ -86,9 +103,12 @@ def compact_table(warehouse, table: str, operation: str = "compact") -> tuple[in
         by_partition.setdefault(tuple(f.partition_values.get(k) for k in spec.partition_names), []).append(f)
     removes, adds = [], []
     for values, files in by_partition.items():
-        small = [f for f in files if f.size < TARGET_FILE_BYTES // 2]
+        kept = _kept(spec, files)
+        small = [f for f in files if f.path not in kept]
         if len(small) < 2:
             continue
+        # merged files stop where a kept one starts, so that file ranges stay apart
+        boundaries = sorted(_sort_key(spec, f)[0] for f in files if f.path in kept)
         partition = dict(zip(spec.partition_names, values))
         directory = small[0].path.rsplit("/", 1)[0]
         stream = None
@@ -104,6 +124,10 @@ def compact_table(warehouse, table: str, operation: str = "compact") -> tuple[in
             stream, pieces, written = None, [], 0
 
         for cluster in _clusters(spec, small):
+            low = _sort_key(spec, cluster[0])[0]
+            while boundaries and boundaries[0] <= low:
+                boundaries.pop(0)
+                flush()
             data = pa.concat_tables([warehouse._read_file(table, f.path, list(spec.columns.names)) for f in cluster])
             stored_key = [k for k in spec.key if k not in spec.partition_names]
             if len(cluster) > 1 and stored_key:

@@ -5,7 +5,8 @@ Layout: ``<root>/<table>/`` is a Delta table (``_delta_log/`` beside Hive partit
 ``scan_delta``, DuckDB's delta extension and ``deltalake``. Writing takes two steps:
 
 1. ``write_files`` (in any process, e.g. an ingest worker) writes a table's rows as new Parquet
-   files with unique names and returns them as ``NewFile``s. Nothing sees them yet.
+   files with unique names and returns them as ``NewFile``s (``open_file``: one file written
+   piece by piece, as an ingest unit makes its rows). Nothing sees them yet.
 2. ``commit`` (one process) makes many of them visible in one Delta commit, and in the same
    commit removes the rows they replace: every write replaces the rows of the neurons it
    names (``Replace``), so a re-run, a changed source file or a second writer never
@@ -211,26 +212,15 @@ class Warehouse:
         """Write ``data`` (the stored columns; a stored column that ``values`` names, such as
         ``layer``, is set to that value) as one new file in the partition ``values`` names.
         Not visible until committed."""
-        spec = table_spec(table)
-        for name, value in values.items():
-            if name in spec.columns.names:
-                constant = pa.array([value] * len(data), spec.columns.field(name).type)
-                data = (data.set_column(data.column_names.index(name), spec.columns.field(name), constant)
-                        if name in data.column_names else data.append_column(spec.columns.field(name), constant))
-        conformed = conform(spec, data)
-        if len(conformed) == 0:
-            return []
-        relative = f"{partition_dir(spec, values)}/part-{uuid.uuid4().hex}.parquet"
-        size = self._write_parquet(table, relative, [conformed])
-        return [NewFile(relative, size, {k: str(values[k]) for k in spec.partition_names},
-                        int(time.time() * 1000), statistics(spec, [conformed]), len(conformed))]
+        writer = self.open_file(table, values)
+        writer.write(data)
+        written = writer.close()
+        return [written] if written else []
 
-    def _write_parquet(self, table: str, relative: str, pieces: list[pa.Table]) -> int:
-        """Write the pieces (one schema) as one Parquet file; its size."""
-        stream = self.open_stream(table, relative, pieces[0].schema)
-        for piece in pieces:
-            stream.write(piece)
-        return stream.close()
+    def open_file(self, table: str, values: dict) -> "FileWriter":
+        """One new file of the partition ``values`` names, written piece by piece (an ingest
+        unit's rows, a few neurons at a time); ``close`` gives it as a ``NewFile``."""
+        return FileWriter(self, table_spec(table), values)
 
     def open_stream(self, table: str, relative: str, schema: pa.Schema) -> ParquetStream:
         """A Parquet file written piece by piece, in full row groups (compaction's output)."""
@@ -351,6 +341,40 @@ class Warehouse:
         if not pc.any(hit).as_py():
             return None
         return data.filter(pc.invert(hit))
+
+
+class FileWriter:
+    """A new data file written piece by piece (``Warehouse.open_file``): each piece is
+    conformed, and given the partition's values for stored columns, as ``write_files`` does;
+    the file is made at the first row, and ``close`` gives it (None if no row came)."""
+
+    def __init__(self, warehouse: Warehouse, spec: Table, values: dict):
+        self.warehouse, self.spec, self.values = warehouse, spec, values
+        self.relative = f"{partition_dir(spec, values)}/part-{uuid.uuid4().hex}.parquet"
+        self.stream: ParquetStream | None = None
+        self.keys: list[pa.Table] = []  # the integer columns written, for the file's statistics
+
+    def write(self, data: pa.Table) -> None:
+        for name, value in self.values.items():
+            if name in self.spec.columns.names:
+                field_ = self.spec.columns.field(name)
+                constant = pa.array([value] * len(data), field_.type)
+                data = (data.set_column(data.column_names.index(name), field_, constant)
+                        if name in data.column_names else data.append_column(field_, constant))
+        conformed = conform(self.spec, data)
+        if len(conformed) == 0:
+            return
+        if self.stream is None:
+            self.stream = self.warehouse.open_stream(self.spec.name, self.relative, conformed.schema)
+        self.stream.write(conformed)
+        self.keys.append(conformed.select([f.name for f in conformed.schema if pa.types.is_integer(f.type)]))
+
+    def close(self) -> NewFile | None:
+        if self.stream is None:
+            return None
+        size = self.stream.close()
+        return NewFile(self.relative, size, {k: str(self.values[k]) for k in self.spec.partition_names},
+                       int(time.time() * 1000), statistics(self.spec, self.keys), sum(len(k) for k in self.keys))
 
 
 def _key_code(layer: int, neuron: int) -> int:

@@ -145,6 +145,40 @@ def test_compaction_keeps_every_row_and_changes_no_value(tmp_path):
     assert maintenance.history(store, "neurons")[0]["operation"] == "compact"
 
 
+def test_compaction_leaves_large_files_that_overlap_no_other_alone(tmp_path, monkeypatch):
+    store = Warehouse(str(tmp_path / "w"))
+
+    def lookups(neurons: range, per_neuron: int) -> pa.Table:
+        n = len(neurons) * per_neuron
+        return pa.table({"layer": [0] * n, "neuron": [x for x in neurons for _ in range(per_neuron)],
+                         "rank": list(range(per_neuron)) * len(neurons),
+                         "token": [f"t{i}" for i in range(n)], "average_activation": [i / 7 for i in range(n)],
+                         "extras": [None] * n})
+
+    def commit(neurons: range, per_neuron: int) -> str:
+        (written,) = store.write_files("token_lookups", {"model": "gpt2-xl"}, lookups(neurons, per_neuron))
+        store.commit("token_lookups", [written])
+        return written.path
+
+    large = {"a": commit(range(0, 40), 200), "b": commit(range(100, 140), 200)}
+    for neurons in (range(20, 21), range(50, 51), range(60, 61), range(200, 201)):  # 20 lies inside a's range
+        commit(neurons, 3)
+    sizes = {f.path: f.size for f in store.files("token_lookups")}
+    assert max(s for p, s in sizes.items() if p not in large.values()) < min(sizes[p] for p in large.values())
+    monkeypatch.setattr(maintenance, "KEPT_FILE_BYTES", min(sizes[p] for p in large.values()))
+    before = _rows(str(tmp_path / "w"), "token_lookups")
+    assert maintenance.compact(store, ["token_lookups"]).tables["token_lookups"] == (6, 3)
+    after = store.files("token_lookups")
+    # b overlaps nothing and is left as it was; a and the small file inside it are merged with
+    # the small files up to b, and the one after b makes a file of its own
+    assert large["b"] in {f.path for f in after} and large["a"] not in {f.path for f in after}
+    assert sorted(f.bounds("neuron") for f in after) == [(0, 60), (100, 139), (200, 200)]
+    assert _rows(str(tmp_path / "w"), "token_lookups") == before
+    for f in after:
+        neurons = pq.read_table(f"{store.table_path('token_lookups')}/{f.path}", columns=["neuron"])["neuron"]
+        assert neurons.to_pylist() == sorted(neurons.to_pylist())
+
+
 def test_as_of_reads_the_tables_as_they_were(tmp_path):
     source = tmp_path / "source"
     shutil.copytree(SAMPLE, source)

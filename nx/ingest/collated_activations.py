@@ -21,7 +21,10 @@ from nx.keys import sequence_ids
 
 KIND = "collated-activations"
 DIRECTORY, SUFFIX, TABLES, MAIN_TABLE = layout.KINDS[KIND][1:]  # declared in nx/layout.py
-CHUNK = 128
+CHUNK = 128  # files read, converted and written at a time (a piece of a unit)
+# A unit's files hold up to this many neurons (about 35 KB each in activation_records): a
+# GPT-2 XL layer is then four files, which compaction leaves as they are.
+UNIT_NEURONS = 1600
 DERIVED = {"neurons": ("max_activation",), "activation_records": ("max_activation", "sequence_id")}
 
 NEURON_FIELDS = ("neuron_id", "random_sample", "random_sample_by_quantile", "quantile_boundaries",

@@ -76,7 +76,7 @@ def _listed(source: Source, kind, layers: list[int] | None, neurons: list[int] |
 
 def plan_kind(kind_name: str, source: Source, warehouse: Warehouse, model: str,
               layers: list[int] | None, neurons: list[int] | None,
-              progress: Progress = NullProgress()) -> Plan:
+              progress: Progress = NullProgress(), workers: int = 1) -> Plan:
     kind = kind_module(kind_name)
     progress.start(0, f"listing {kind_name}")
     listing = _listed(source, kind, layers, neurons, model)
@@ -106,21 +106,35 @@ def plan_kind(kind_name: str, source: Source, warehouse: Warehouse, model: str,
     log = file_log.read_log(warehouse, model, kind_name)
     records_log = (file_log.read_log(warehouse, model, "collated-activations")
                    if kind_name == "explanations" else {})
-    units: list[Unit] = []
+    todo: dict[int, list[tuple[int, FileInfo | None]]] = {}
     skipped = 0
     for layer in sorted(wanted):
-        chunks: dict[int, list[tuple[int, FileInfo | None]]] = {}
         for neuron, info in sorted(wanted[layer].items()):
             entry = log.get((layer, neuron))
             if entry and _done(entry, info, records_log.get((layer, neuron))):
                 skipped += 1
                 continue
-            chunks.setdefault(neuron // kind.CHUNK, []).append((neuron, info))
-        for chunk, items in sorted(chunks.items()):
-            units.append(Unit(kind_name, model, layer, chunk,
-                              tuple(n for n, _ in items), tuple(i for _, i in items)))
+            todo.setdefault(layer, []).append((neuron, info))
+    size = unit_size(kind, sum(map(len, todo.values())), workers)
+    units: list[Unit] = []
+    for layer, items in todo.items():
+        blocks: dict[int, list[tuple[int, FileInfo | None]]] = {}
+        for neuron, info in items:
+            blocks.setdefault(neuron // size, []).append((neuron, info))
+        for block, chosen in sorted(blocks.items()):
+            units.append(Unit(kind_name, model, layer, block,
+                              tuple(n for n, _ in chosen), tuple(i for _, i in chosen)))
     found = listing is None or any(listing.values())
     return Plan(kind_name, units, skipped, found)
+
+
+def unit_size(kind, files: int, workers: int) -> int:
+    """Neurons per unit: ``kind.UNIT_NEURONS`` (each unit writes a file per table, and files of
+    that many neurons are large enough for compaction to leave alone), fewer when that would
+    leave workers idle, never fewer than a piece (``kind.CHUNK``)."""
+    largest = getattr(kind, "UNIT_NEURONS", kind.CHUNK)
+    share = -(-files // max(1, workers))
+    return min(largest, max(kind.CHUNK, -(-share // kind.CHUNK) * kind.CHUNK))
 
 
 def _done(entry: file_log.LogEntry, info: FileInfo | None, records: file_log.LogEntry | None) -> bool:
@@ -249,7 +263,7 @@ def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
         if kind == "explanations" and "collated-activations" in kinds:
             # planned after the activation records are in, so that labelling is seen as done
             continue
-        plans.append(plan_kind(kind, source, warehouse, model, layers, neurons, progress))
+        plans.append(plan_kind(kind, source, warehouse, model, layers, neurons, progress, workers))
     if plans and not any(p.found for p in plans) and not (layers is not None and neurons is not None):
         directories = ", ".join(f"{kind_module(k).DIRECTORY}/" for k in kinds)
         raise SourceError(f"nothing to ingest: {source_url} holds none of {directories}")
@@ -257,7 +271,7 @@ def ingest(kinds: list[str], source_url: str, warehouse: Warehouse, model: str,
     try:
         run_plans(plans, source, warehouse, report, workers, progress, batch)
         if "explanations" in kinds and "collated-activations" in kinds:
-            plan = plan_kind("explanations", source, warehouse, model, layers, neurons, progress)
+            plan = plan_kind("explanations", source, warehouse, model, layers, neurons, progress, workers)
             run_plans([plan], source, warehouse, report, workers, progress, batch)
         if compact and batch.touched:
             progress.start(0, "compacting")

@@ -1,5 +1,7 @@
-"""One unit of work: the files of one kind, layer and neuron chunk, fetched, decoded,
-flattened, converted to Arrow and written as new Parquet files, with their file-log rows.
+"""One unit of work: the files of one kind, layer and block of neurons, fetched, decoded,
+flattened, converted to Arrow and written as new Parquet files (one per table), with their
+file-log rows. A unit goes through its files a piece (``kind.CHUNK`` files) at a time, each
+piece's rows appended to the unit's files, so memory holds one piece however large the unit.
 
 A unit commits nothing: it hands its files back (``UnitResult.writes``) with the rows they
 replace, and the runner commits many units at once. Rows of re-ingested neurons replace their
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -68,6 +70,8 @@ class _File:
     note: str | None = None
     rows: Rows | None = None
     skeleton: str | None = None
+    count: int | None = None  # rows in the kind's main table (read well)
+    labelled: bool | None = None
 
 
 def _flatten_all(kind, unit: Unit, source: Source, threads: int) -> list[_File]:
@@ -122,41 +126,49 @@ def _convert(kind, files: list[_File]) -> dict[str, pa.Table]:
     return {t: merged.to_arrow(t, kind.DERIVED.get(t, ())) for t in kind.TABLES}
 
 
-def _write(warehouse: Warehouse, table: str, values: dict, data: pa.Table, replaced: set[int],
-           layer: int) -> tuple[list[NewFile], Replace]:
-    """The unit's rows of one table as new files, and the rows they replace: every row of
-    the neurons ``replaced`` (those read well), in the partitions the values name."""
-    spec = TABLES[table]
-    outer = {k: str(v) for k, v in values.items() if k in spec.partition_names and k != "layer"}
-    return warehouse.write_files(table, values, data), Replace(outer, {(layer, n) for n in replaced})
-
-
 def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1) -> UnitResult:
     kind = kind_module(unit.kind)
-    # Parsed JSON is millions of small objects that live until the unit is written: the
-    # cyclic garbage collector would scan them again and again for nothing.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        files = _flatten_all(kind, unit, source, threads)
-        tables = _to_arrow(kind, files)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    context = UnitContext(warehouse, unit.model, unit.layer, unit.neurons)
-    if hasattr(kind, "derive"):  # kinds with derived columns (sequence_id, scores, maxima)
-        tables = kind.derive(tables, context)
+    # a file per table for the whole unit: large units leave large files, which compaction
+    # need not rewrite
+    writers = {table: warehouse.open_file(table, table_partitions(table, unit.model, unit.layer))
+               for table in kind.TABLES}
+    files: list[_File] = []
+    rows = dict.fromkeys(kind.TABLES, 0)
+    for start in range(0, len(unit.neurons), kind.CHUNK):
+        piece = replace(unit, neurons=unit.neurons[start:start + kind.CHUNK],
+                        infos=unit.infos[start:start + kind.CHUNK])
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # parsed JSON is many small objects that live until converted: nothing to collect
+        try:
+            piece_files = _flatten_all(kind, piece, source, threads)
+            tables = _to_arrow(kind, piece_files)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        context = UnitContext(warehouse, unit.model, unit.layer, piece.neurons)
+        if hasattr(kind, "derive"):  # kinds with derived columns (sequence_id, scores, maxima)
+            tables = kind.derive(tables, context)
+        for table, data in tables.items():
+            writers[table].write(data)
+            rows[table] += len(data)
+        main_rows = _rows_per_neuron(tables[kind.MAIN_TABLE])
+        labelled = getattr(kind, "labelled", lambda ctx: None)(context)
+        for f in piece_files:
+            f.rows = None  # converted and written: let the parsed values go
+            if f.status == "ok":
+                f.count = main_rows.get(f.neuron, 0)
+                f.labelled = labelled(f.neuron) if labelled else None
+        files += piece_files
     ok = {f.neuron for f in files if f.status == "ok"}
     counts = KindCounts()
     writes = {}
-    for table, data in tables.items():
-        if ok:
-            writes[table] = _write(warehouse, table, table_partitions(table, unit.model, unit.layer), data, ok,
-                                   unit.layer)
-            counts.rows[table] = len(data)
+    for table, writer in writers.items():
+        written = writer.close()
+        if ok:  # the rows of the neurons read well are replaced, even by none
+            writes[table] = ([written] if written else [],
+                             _replace(table, table_partitions(table, unit.model, unit.layer), unit.layer, ok))
+            counts.rows[table] = rows[table]
     now = dt.datetime.now(dt.timezone.utc)
-    main_rows = _rows_per_neuron(tables[kind.MAIN_TABLE])
-    labelled = getattr(kind, "labelled", lambda ctx: None)(context)
     log = pa.table({
         "layer": [unit.layer] * len(files),
         "neuron": [f.neuron for f in files],
@@ -166,13 +178,14 @@ def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1)
         "status": [f.status for f in files],
         "error": [f.error for f in files],
         "note": [f.note for f in files],
-        "labelled": [labelled(f.neuron) if labelled and f.status == "ok" else None for f in files],
-        "rows": [main_rows.get(f.neuron, 0) if f.status == "ok" else None for f in files],
+        "labelled": [f.labelled for f in files],
+        "rows": [f.count for f in files],
         "skeleton": [f.skeleton for f in files],
         "ingested_at": [now] * len(files),
     }, schema=TABLES[file_log.TABLE].columns)
-    writes[file_log.TABLE] = _write(warehouse, file_log.TABLE, file_log.partition(unit.model, unit.kind, unit.layer),
-                                    log, {f.neuron for f in files}, unit.layer)
+    partition = file_log.partition(unit.model, unit.kind, unit.layer)
+    writes[file_log.TABLE] = (warehouse.write_files(file_log.TABLE, partition, log),
+                              _replace(file_log.TABLE, partition, unit.layer, {f.neuron for f in files}))
     failures = []
     for f in files:
         if f.status == "ok":
@@ -181,6 +194,14 @@ def run_unit(unit: Unit, source: Source, warehouse: Warehouse, threads: int = 1)
             setattr(counts, f.status, getattr(counts, f.status) + 1)
             failures.append(Failure(unit.kind, f.path, f.status, f.error or ""))
     return UnitResult(unit.kind, len(files), counts, failures, writes)
+
+
+def _replace(table: str, values: dict, layer: int, replaced: set[int]) -> Replace:
+    """The rows new files replace: every row of the neurons ``replaced`` (those read well),
+    in the partitions the values name."""
+    spec = TABLES[table]
+    outer = {k: str(v) for k, v in values.items() if k in spec.partition_names and k != "layer"}
+    return Replace(outer, {(layer, n) for n in replaced})
 
 
 def _rows_per_neuron(table: pa.Table) -> dict[int, int]:

@@ -14,6 +14,8 @@ import cases
 import nx.ingest
 import nx.maintenance
 from ingest_helpers import nan_aware_equal, log_rows, neuron_rows, table_rows
+from nx.ingest import runner
+from nx.ingest.source import Source
 from nx.progress import CountingProgress
 from nx.schema import DATA_TABLES
 
@@ -97,6 +99,40 @@ def test_one_and_two_workers_write_the_same_tables(ingested, workers, tmp_path):
     nx.ingest.run(source=ingested["source"]["root"], warehouse=warehouse, workers=workers)
     for table in DATA_TABLES:
         assert nan_aware_equal(table_rows(warehouse, table), table_rows(ingested["warehouse"], table)), table
+
+
+def test_a_unit_of_several_pieces_writes_one_file_per_table_and_the_same_rows(ingested, tmp_path, monkeypatch):
+    # pieces of one file, units of two: each unit reads its files one at a time, the broken ones included
+    from nx.ingest import collated_activations
+    from nx.warehouse import Warehouse
+
+    monkeypatch.setattr(collated_activations, "CHUNK", 1)
+    monkeypatch.setattr(collated_activations, "UNIT_NEURONS", 2)
+    monkeypatch.setenv("NX_COMMIT_SECONDS", "0")
+    warehouse = str(tmp_path / "w")
+    plan = runner.plan_kind("collated-activations", Source(ingested["source"]["root"]), Warehouse(warehouse),
+                            "gpt2-xl", None, None)
+    assert [len(u.neurons) for u in plan.units] == [2, 2, 2, 2]
+    runner.ingest(["collated-activations"], ingested["source"]["root"], Warehouse(warehouse), "gpt2-xl", None, None,
+                  workers=1, compact=False)
+    for table in ("neurons", "activation_records"):
+        assert len(Warehouse(warehouse).files(table)) <= len(plan.units)
+        assert nan_aware_equal(table_rows(warehouse, table), table_rows(ingested["warehouse"], table)), table
+    fresh = {k: {c: v for c, v in r.items() if c not in ("ingested_at", "version")}
+             for k, r in log_rows(warehouse, "collated-activations").items()}
+    once = {k: {c: v for c, v in r.items() if c not in ("ingested_at", "version")}
+            for k, r in log_rows(ingested["warehouse"], "collated-activations").items()}
+    assert fresh == once
+
+
+def test_units_are_large_but_leave_no_worker_idle():
+    from nx.ingest import collated_activations, token_lookups
+
+    assert runner.unit_size(collated_activations, 1000, 1) == 1024  # one file of a thousand neurons
+    assert runner.unit_size(collated_activations, 1000, 2) == 512   # a unit for each worker
+    assert runner.unit_size(collated_activations, 48 * 6400, 2) == 1600
+    assert runner.unit_size(collated_activations, 10, 8) == 128    # never less than a piece
+    assert runner.unit_size(token_lookups, 10, 8) == token_lookups.CHUNK
 
 
 def test_layers_and_neurons_limit_what_is_ingested(ingested, tmp_path):
