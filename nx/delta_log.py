@@ -78,8 +78,8 @@ class Snapshot:
 
 
 class LogFiles:
-    """The files of one table's log: on the local disk (os only), or through an fsspec
-    filesystem (az://)."""
+    """The files of one table's log: on the local disk (os only), or through a filesystem's
+    ``ls``, ``cat_file`` and ``invalidate_cache`` (az://: ``nx.blob_reader``'s, or an fsspec one)."""
 
     def __init__(self, table_path: str, fs=None):
         self.table_path = table_path
@@ -201,8 +201,6 @@ def _read_checkpoint(files: LogFiles, names: list[str], sizes: dict[str, int], s
     vacuum, already applied) and its protocol and metadata, which are checked."""
     import duckdb  # readers have it loaded already; a checkpoint is Parquet
 
-    shared = _SHARED_CONNECTION.get()
-    con = shared.cursor() if shared is not None else duckdb.connect()
     if files.fs is None:
         paths = [files.path(n) for n in names]
     else:  # a checkpoint never changes: read a local copy (nx.file_cache), made now if need be
@@ -211,9 +209,19 @@ def _read_checkpoint(files: LogFiles, names: list[str], sizes: dict[str, int], s
         wanted = [(files.path(n), _fs_url(files.fs, files.path(n)), sizes.get(n, -1), n) for n in names]
         copies = file_cache.fetch(files.fs, [w for w in wanted if w[2] >= 0], file_cache.directory())
         paths = [copies.get(url, url) for _, url, _, _ in wanted]
+    # No local copy (the cache is off or full): DuckDB reads it through fsspec, adlfs's for a
+    # log read with nx.blob_reader (which DuckDB cannot use).
+    remote = None
+    if files.fs is not None and not all(p.startswith("/") for p in paths):
+        remote = files.fs.fsspec() if hasattr(files.fs, "fsspec") else files.fs
+    shared = _SHARED_CONNECTION.get()
+    if shared is not None and remote is not None and \
+            not any(shared.filesystem_is_registered(name) for name in _protocols(remote)):
+        shared = None  # its filesystems are its owner's choice (a query's is read-only): a new database
+    con = shared.cursor() if shared is not None else duckdb.connect()
     try:
-        if files.fs is not None and shared is None and not all(p.startswith("/") for p in paths):
-            con.register_filesystem(files.fs)
+        if remote is not None and shared is None:
+            con.register_filesystem(remote)
         relation = con.sql("select * from read_parquet($paths, union_by_name = true)", params={"paths": paths})
         wanted = [c for c in ("add", "protocol", "metaData") if c in relation.columns]
         if not wanted:
@@ -245,9 +253,12 @@ def _as_dict(value) -> dict:
     return dict(value)
 
 
+def _protocols(fs) -> tuple[str, ...]:
+    return tuple(fs.protocol) if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+
+
 def _fs_url(fs, path: str) -> str:
-    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
-    return f"{protocol}://{path.lstrip('/')}"
+    return f"{_protocols(fs)[0]}://{path.lstrip('/')}"
 
 
 def _read_commits(files: LogFiles, versions: list[int]) -> list[list[dict]]:

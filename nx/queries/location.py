@@ -3,9 +3,10 @@
 ``nx.warehouse.Warehouse`` owns the layout and all writing, and loads pyarrow, fsspec and
 delta-rs to do it. Reading a local warehouse needs none of them, so ``locate`` resolves a
 local directory with os.path alone, and a table's files come from its Delta log
-(``nx.delta_log``), never from a glob; an az:// warehouse is opened through ``Warehouse`` (its
-adlfs filesystem is what DuckDB reads with). ``as_of`` (a version or a time) reads the tables
-as they were.
+(``nx.delta_log``), never from a glob. An az:// warehouse's logs are listed and its files
+copied to the local cache (``nx.file_cache``) through ``nx.blob_reader`` (the standard
+library); adlfs (0.5-0.9 s to import) is loaded only when DuckDB must read a file remotely
+(``Root.fs``). ``as_of`` (a version or a time) reads the tables as they were.
 """
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ class Root:
     location: object = field(default=None, repr=False)  # nx.storage's Location of an az:// root
     copies: dict = field(default_factory=dict, repr=False)  # remote URL -> local copy (nx.file_cache)
     pinned: dict | None = field(default=None, repr=False)  # table -> snapshot, kept by ``fetch`` for one query
+    account: str | None = None  # the storage account of an az:// root
+    reader: object = field(default=None, repr=False)  # its nx.blob_reader.BlobReader, once needed
+    # Set by ``fetched``: every file of the fetched tables has a local copy, so DuckDB reads
+    # no remote file and needs no (adlfs) filesystem.
+    all_local: bool = False
 
     @property
     def warehouse(self):
@@ -94,6 +100,16 @@ class Root:
             self.location = storage.locate(self.url)
         return self.location.fs
 
+    @property
+    def blobs(self):
+        """The light reader of an az:// root (``nx.blob_reader``): for its logs and the copies
+        of its files, without adlfs."""
+        if self.reader is None:
+            from nx import blob_reader
+
+            self.reader = blob_reader.for_account(self.account)
+        return self.reader
+
     def url_of(self, path: str) -> str:
         return path if self.protocol == "file" else "az://" + path.lstrip("/")
 
@@ -101,7 +117,7 @@ class Root:
         return os.path.join(self.path, *parts) if self.protocol == "file" else "/".join([self.path, *parts])
 
     def log(self, table: str) -> delta_log.LogFiles:
-        return delta_log.LogFiles(self.join(table), None if self.protocol == "file" else self.fs)
+        return delta_log.LogFiles(self.join(table), None if self.protocol == "file" else self.blobs)
 
     def snapshot(self, table: str, as_of: AsOf | None = None) -> delta_log.Snapshot | None:
         """The table's files at the version asked for (default: the newest); None if the table
@@ -159,19 +175,22 @@ class Root:
     def fetched(self, tables) -> Root:
         """For one query of an az:// root: this root with the snapshots of ``tables`` read once
         (pinned) and their files copied to the local cache (``nx.file_cache``; a table's files
-        stay remote if they are too many bytes), so ``file_urls`` names the copies. Call it
-        before a confined thread, which cannot write them. A local root is returned as it is."""
+        stay remote if they are too many bytes), so ``file_urls`` names the copies, and
+        ``all_local`` says whether they all have one. Call it before a confined thread, which
+        cannot write them. A local root is returned as it is."""
         if self.protocol == "file":
             return self
         from nx import file_cache
 
         root = replace(self, pinned={}, copies=dict(self.copies))
-        where = file_cache.directory()
+        where, all_local = file_cache.directory(), True
         for table in tables:
             found = root.snapshot(table)
             wanted = [(path, root.url_of(path), f.size, f.path) for f in (found.files if found else ())
                       for path in [f"{root.join(table)}/{f.path}"]]
-            root.copies.update(file_cache.fetch(root.fs, wanted, where))
+            root.copies.update(file_cache.fetch(root.blobs, wanted, where))
+            all_local = all_local and all(url in root.copies for _, url, _, _ in wanted)
+        root.all_local = all_local
         return root
 
     def glob(self, pattern: str) -> list[str]:
@@ -208,7 +227,7 @@ def at(root: Root, as_of) -> Root:
         as_of = AsOf(timestamp=as_of)
     elif not isinstance(as_of, AsOf):
         as_of = parse_as_of(str(as_of))
-    return Root(root.url, root.protocol, root.path, root.opened, as_of, root.location, root.copies)
+    return replace(root, as_of=as_of, pinned=None, all_local=False)
 
 
 def locate(warehouse=None) -> Root:
@@ -221,14 +240,17 @@ def locate(warehouse=None) -> Root:
     from_object = not isinstance(warehouse, (str, type(None)))  # a Warehouse
     url = warehouse.url if from_object else settings.resolve(settings.WAREHOUSE, warehouse)
     if from_object:
-        return Root(url, warehouse.location.protocol, warehouse.location.path, warehouse)
+        return Root(url, warehouse.location.protocol, warehouse.location.path, warehouse,
+                    account=warehouse.location.account)
     if "://" in url and not url.startswith("file://"):
         from nx import storage
 
-        location = storage.locate(url)
-        if location.protocol == "https":
+        address = storage.azure_address(url)  # no filesystem made yet: adlfs only if DuckDB needs it
+        if address is None:
+            if not url.startswith(("https://", "http://")):
+                storage.locate(url)  # its UsageError names the forms nx reads
             raise UsageError(f"{url}: a warehouse must be a directory or az:// location")
-        return Root(url, location.protocol, location.path, location=location)
+        return Root(url, "az", address[1], account=address[0])
     path = os.path.abspath(os.path.expanduser(url[len("file://"):] if url.startswith("file://") else url))
     if not os.path.isdir(path):
         raise WarehouseError(f"no warehouse at {url}: give --warehouse, set NX_WAREHOUSE, or run nx ingest first")
