@@ -7,6 +7,7 @@ at GPT-2 XL scale, see bench/query.py). ``nx show`` draws the result (``card.py`
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -157,6 +158,7 @@ class _LayerReader:
 
 
 _BEST_PUBLIC: dict[tuple, str] = {}  # (warehouse path, model, explanations version) -> in-memory table
+_TABLE_NUMBERS = itertools.count()  # names never reused: a dropped table's number is not free
 
 
 def _best_public_table(reader: _LayerReader, key: tuple, files: list[str]) -> str | None:
@@ -166,7 +168,7 @@ def _best_public_table(reader: _LayerReader, key: tuple, files: list[str]) -> st
         name = _BEST_PUBLIC.get(key)
         if name is not None or not files:
             return name
-        name = f"best_public_{len(_BEST_PUBLIC)}_{key[2]}"
+        name = f"best_public_{next(_TABLE_NUMBERS)}"
         source = views.read_parquet_sql("explanations", "$files")
         try:
             reader.con.execute(
