@@ -1,7 +1,10 @@
-"""The one compiled part of nx: the token scan (nx/ingest/_token_scan.c). It is optional: where
-it cannot be built (no C compiler), ingest uses the pure-Python scan, same results, slower.
+"""The compiled parts of nx: the token scan (nx/ingest/_token_scan.c) and the sequence_id
+digests (nx/_sequence_digests.c, through OpenSSL's SHA-256). Both are optional: where one cannot
+be built (no C compiler, no OpenSSL headers), nx uses its Python twin, same results, slower.
 Everything else about the package is in pyproject.toml."""
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("nx.ingest._token_scan", ["nx/ingest/_token_scan.c"], optional=True,
-                             extra_compile_args=["-O2"])])
+                             extra_compile_args=["-O2"]),
+                   Extension("nx._sequence_digests", ["nx/_sequence_digests.c"], optional=True,
+                             libraries=["crypto"], extra_compile_args=["-O2"])])

@@ -5,8 +5,9 @@ alone repeat: boilerplate text), so a scored sequence joins to the activation re
 simulated from. It is the first 8 bytes of the SHA-256 digest, as 16 hex digits, of: the token count and
 the activation count (uint32 LE each), each token's UTF-8 length (uint32 LE), the
 activations as float64 LE with null written as NaN, then the concatenated UTF-8 tokens.
-``sequence_ids`` computes it for whole Arrow arrays straight from their buffers;
-``sequence_id`` is the same for one record.
+``sequence_ids`` computes it for whole Arrow arrays straight from their buffers (the SHA-256
+loop compiled from ``_sequence_digests.c`` where it could be built: a Python call per record
+cost half the hashing); ``sequence_id`` is the same for one record.
 """
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ def sequence_ids(tokens: pa.Array, activations: pa.Array) -> pa.Array:
     char_offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1]
     chars = memoryview(strings.buffers()[2] or b"")
     token_offsets = tokens.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-    char_at = char_offsets[token_offsets].tolist()
     values = activations.values.cast(pa.float64())
     if values.null_count:
         values = pc.fill_null(values, float("nan"))
@@ -43,14 +43,28 @@ def sequence_ids(tokens: pa.Array, activations: pa.Array) -> pa.Array:
     if nan.any():
         values = np.where(nan, np.nan, values)  # one NaN bit pattern for every NaN
     act_offsets = activations.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-    heads = _heads(token_offsets, np.diff(char_offsets).astype("<u4"), act_offsets, values)
+    heads, head_offsets = _heads(token_offsets, np.diff(char_offsets).astype("<u4"), act_offsets, values)
+    char_bounds = char_offsets[token_offsets].astype(np.int64)  # each row's tokens in ``chars``
+    return _hex_strings(_digests(heads, head_offsets, chars, char_bounds), len(token_offsets) - 1)
+
+
+def _digests(heads, head_offsets: np.ndarray, chars, char_bounds: np.ndarray, compiled: bool = True) -> bytes:
+    """First 8 bytes of the SHA-256 of each row's head and tokens, one row after another."""
+    if compiled:
+        try:  # built from nx/_sequence_digests.c where a C compiler and OpenSSL's headers were at hand
+            from nx import _sequence_digests
+        except ImportError:  # pragma: no cover - the loop below gives the same bytes, slower
+            pass
+        else:
+            return _sequence_digests.digests(heads, head_offsets, chars, char_bounds)
     sha256 = hashlib.sha256  # OpenSSL's: hardware SHA on most CPUs, faster than BLAKE2b here
+    rows, at, bounds = memoryview(heads), head_offsets.tolist(), char_bounds.tolist()
     digests = []
-    for i, head in enumerate(heads):  # this runs for every record ingested: two C calls
-        digest = sha256(head)
-        digest.update(chars[char_at[i]:char_at[i + 1]])
+    for i in range(len(at) - 1):  # this runs for every record ingested: two C calls
+        digest = sha256(rows[at[i]:at[i + 1]])
+        digest.update(chars[bounds[i]:bounds[i + 1]])
         digests.append(digest.digest()[:8])
-    return _hex_strings(b"".join(digests), len(digests))
+    return b"".join(digests)
 
 
 _HEX = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dtype=np.uint8).reshape(256, 2)
@@ -63,8 +77,10 @@ def _hex_strings(digests: bytes, count: int) -> pa.StringArray:
     return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
-def _heads(token_offsets: np.ndarray, lengths: np.ndarray, act_offsets: np.ndarray, values: np.ndarray):
-    """Each row's bytes before its tokens: counts, token lengths and activations."""
+def _heads(token_offsets: np.ndarray, lengths: np.ndarray, act_offsets: np.ndarray, values: np.ndarray
+           ) -> tuple[object, np.ndarray]:
+    """Each row's bytes before its tokens (counts, token lengths and activations), one row
+    after another, and where each row's start (int64, one more than the rows)."""
     token_counts, act_counts = np.diff(token_offsets), np.diff(act_offsets)
     n = len(token_counts)
     lengths = lengths[token_offsets[0]:token_offsets[-1]] if n else lengths[:0]
@@ -76,13 +92,15 @@ def _heads(token_offsets: np.ndarray, lengths: np.ndarray, act_offsets: np.ndarr
         rows[:, 0], rows[:, 1] = t, a
         rows[:, 2:2 + t] = lengths.reshape(n, t)
         rows[:, 2 + t:] = values.view("<u4").reshape(n, 2 * a)
-        flat, width = memoryview(rows.reshape(-1).view(np.uint8)), rows.shape[1] * 4
-        return (flat[i * width:(i + 1) * width] for i in range(n))
+        width = rows.shape[1] * 4
+        return rows.reshape(-1).view(np.uint8), np.arange(0, n * width + 1, width, dtype=np.int64)
     counts = np.stack([token_counts, act_counts], axis=1).astype("<u4")
     tok = (token_offsets - token_offsets[0]).tolist() if n else [0]
     act = (act_offsets - act_offsets[0]).tolist() if n else [0]
-    return (b"".join((counts[i].tobytes(), lengths[tok[i]:tok[i + 1]].tobytes(), values[act[i]:act[i + 1]].tobytes()))
-            for i in range(n))
+    starts = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(8 + 4 * token_counts + 8 * act_counts, out=starts[1:])
+    return b"".join(b"".join((counts[i].tobytes(), lengths[tok[i]:tok[i + 1]].tobytes(),
+                              values[act[i]:act[i + 1]].tobytes())) for i in range(n)), starts
 
 
 def parse_neuron_name(name: str) -> tuple[int, int]:

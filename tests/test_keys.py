@@ -65,6 +65,30 @@ def test_one_record_matches_the_array_form_and_nan_bit_patterns_do_not_matter():
     assert sequence_id(tokens, [1.0, 2.0]) != sequence_id(tokens, [1.0, 2.0000000000000004])
 
 
+def test_compiled_digests_are_the_python_loops():
+    import numpy as np
+
+    from nx import keys
+
+    compiled = pytest.importorskip("nx._sequence_digests", reason="built where a C compiler and OpenSSL's headers are")
+    uniform = [([f"t{i}", "\u00e9", ""], [float(i), -0.0, math.inf]) for i in range(40)]
+    for rows in (ROWS, uniform, []):
+        tokens, activations = as_arrays(rows)
+        strings = tokens.values.fill_null("")
+        char_offsets = np.frombuffer(strings.buffers()[1], np.int32)[:len(strings) + 1]
+        token_offsets = tokens.offsets.to_numpy().astype(np.int64)
+        values = activations.values.fill_null(math.nan).to_numpy(zero_copy_only=False)
+        heads, offsets = keys._heads(token_offsets, np.diff(char_offsets).astype("<u4"),
+                                     activations.offsets.to_numpy().astype(np.int64), values)
+        chars, bounds = memoryview(strings.buffers()[2] or b""), char_offsets[token_offsets].astype(np.int64)
+        assert keys._digests(heads, offsets, chars, bounds) == keys._digests(heads, offsets, chars, bounds, compiled=False)
+        assert len(keys._digests(heads, offsets, chars, bounds)) == 8 * len(rows)
+    with pytest.raises(ValueError):  # offsets past the end of a buffer are refused, never read
+        compiled.digests(b"abc", np.array([0, 4], np.int64), b"", np.array([0, 0], np.int64))
+    with pytest.raises(ValueError):
+        compiled.digests(b"abc", np.array([2, 1], np.int64), b"", np.array([0, 0], np.int64))
+
+
 def test_neuron_names_round_trip():
     assert parse_neuron_name(neuron_name(12, 345)) == (12, 345)
     with pytest.raises(ValueError):

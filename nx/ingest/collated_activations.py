@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import threading
 from itertools import chain
 
 import numpy as np
@@ -138,14 +139,29 @@ _NEURON_ID_KEYS = frozenset(("layer_index", "neuron_index", "dataclass_name"))
 
 
 def flatten_bytes(data: bytes, layer: int, neuron: int) -> tuple[Rows, None] | None:
-    import simdjson  # imported here: only ingest workers need it
-
     if isinstance(data, Refused):
         return None  # decode gives the reason
     try:
-        return _flatten_canonical(data, simdjson.Parser().parse(data), layer, neuron)
+        return _flatten_canonical(data, _parse(data), layer, neuron)
     except (ValueError, TypeError, KeyError, AttributeError, RuntimeError, MalformedFile, _NotCanonical):
         return None
+
+
+_parsers = threading.local()
+
+
+def _parse(data: bytes):
+    """The simdjson document of ``data``, from this thread's parser: making a parser for each
+    file cost a sixth of the parse. A parser whose last document is still referenced cannot
+    parse again; a new one does then."""
+    import simdjson  # imported here: only ingest workers need it
+
+    parser = getattr(_parsers, "parser", None) or simdjson.Parser()
+    _parsers.parser = parser
+    try:
+        return parser.parse(data)
+    except RuntimeError:  # the last document is still held somewhere
+        return simdjson.Parser().parse(data)
 
 
 class _NotCanonical(Exception):
