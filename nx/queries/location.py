@@ -199,17 +199,21 @@ class Root:
             import glob
 
             return sorted(glob.glob(pattern))
+        import fnmatch  # one directory's names, through the light reader (no adlfs import)
+
+        directory, _, name_pattern = pattern.rpartition("/")
         try:
-            return sorted(self.fs.glob(pattern))
+            entries = self.blobs.ls(directory, detail=True)
         except (FileNotFoundError, OSError):
             return []
+        return sorted(e["name"] for e in entries
+                      if e.get("type") == "file" and fnmatch.fnmatchcase(e["name"].rsplit("/", 1)[-1], name_pattern))
 
     def read_bytes(self, path: str) -> bytes:
         if self.protocol == "file":
             with open(path, "rb") as f:
                 return f.read()
-        with self.fs.open(path, "rb") as f:
-            return f.read()
+        return self.blobs.cat_file(path)
 
 
 def at(root: Root, as_of) -> Root:

@@ -74,3 +74,18 @@ def test_azure_tables_are_delta_tables_compacted_with_history_and_time_travel(on
     assert nx.sql(count, on_azure, as_of=f"explanations={before_compaction}").equals(nx.sql(count, warehouse))
     maintenance.vacuum(store, ["explanations"], retention_hours=168)  # keeps what time travel needs
     assert nx.sql(count, on_azure).equals(nx.sql(count, warehouse))
+
+
+def test_a_query_in_an_azure_warehouses_own_queries_folder_runs(on_azure, azurite):
+    from nx.storage import azure_filesystem
+
+    fs = azure_filesystem(azurite.account)
+    path = on_azure[len(f"az://{azurite.account}/"):] + "/_queries/per-layer.sql"  # container/...
+    fs.pipe_file(path, b"-- description: neurons per layer\n"
+                       b"select layer, count(*) as n from neurons group by layer order by layer\n")
+    try:
+        queries = nx.queries.named_queries(on_azure)
+        assert queries["per-layer"].origin.endswith("nx/_queries/per-layer.sql")
+        assert nx.query("per-layer", on_azure).to_pylist() == [{"layer": 0, "n": 4}, {"layer": 1, "n": 4}]
+    finally:
+        fs.rm(path)
