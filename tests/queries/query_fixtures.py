@@ -6,6 +6,7 @@ conftest.py: a second module named ``conftest`` would shadow tests/conftest.py f
 modules that import helpers from it."""
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 
@@ -13,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from nx.cli import app
+
+_CONTAINERS = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +65,18 @@ def plain(value):
 def sorted_rows(rows: list[dict]) -> list[dict]:
     """Rows in a total order (NaN and None included), NaN made comparable: for comparing tables."""
     return sorted((plain(row) for row in rows), key=lambda row: repr(sorted(row.items())))
+
+
+@pytest.fixture(scope="module")
+def azure_explanations(azurite, source_tree):
+    """The source tree's explanations ingested into a private Azurite container of their own
+    (the test module needs ``azurite`` from tests/azurite.py); its az:// URL."""
+    import nx.ingest
+
+    container = f"explanations-{next(_CONTAINERS)}"
+    azurite.create_container(container, public=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+        url = f"az://{azurite.account}/{container}/nx"
+        nx.ingest.run(source=source_tree["root"], warehouse=url, workers=1, kinds=["explanations"])
+    return url

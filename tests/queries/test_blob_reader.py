@@ -18,7 +18,7 @@ import nx
 import nx.ingest
 from nx import blob_reader, delta_log
 from nx.errors import WarehouseError
-from query_fixtures import sorted_rows
+from query_fixtures import azure_explanations, sorted_rows  # noqa: F401  (fixture)
 
 try:
     from tests.azurite import azurite  # noqa: F401  (the fixture)
@@ -300,22 +300,12 @@ def test_an_unreachable_endpoint_is_a_one_line_error(hostile):
 
 
 # -- nx sql over az:// -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def azure_warehouse(azurite, source_tree):
-    azurite.create_container("reader-warehouse", public=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-        url = f"az://{azurite.account}/reader-warehouse/nx"
-        nx.ingest.run(source=source_tree["root"], warehouse=url, workers=1, kinds=["explanations"])
-    return url
-
-
 @pytest.mark.azurite
-def test_a_warm_nx_sql_over_azure_imports_no_azure_sdk(azure_warehouse, azurite, tmp_path):
+def test_a_warm_nx_sql_over_azure_imports_no_azure_sdk(azure_explanations, azurite, tmp_path):
     env = {**os.environ, "AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
            "NX_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-X", "importtime", "-m", "nx", "sql", "select count(*) as n from explanations",
-               "-w", azure_warehouse, "--format", "csv"]
+               "-w", azure_explanations, "--format", "csv"]
     cold = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert cold.returncode == 0, cold.stderr
     warm = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
@@ -328,13 +318,13 @@ def test_a_warm_nx_sql_over_azure_imports_no_azure_sdk(azure_warehouse, azurite,
 
 @pytest.mark.azurite
 @pytest.mark.parametrize("statement", ["select * from explanations", "select * from best_explanations"])
-def test_rows_are_the_same_cached_uncached_and_without_a_cache(azure_warehouse, azurite, monkeypatch, tmp_path,
+def test_rows_are_the_same_cached_uncached_and_without_a_cache(azure_explanations, azurite, monkeypatch, tmp_path,
                                                                statement):
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
     delta_log._CACHE.clear()  # the log read again, its checkpoint copied
-    first = sorted_rows(nx.sql(statement, azure_warehouse).to_pylist())  # copies made
-    assert sorted_rows(nx.sql(statement, azure_warehouse).to_pylist()) == first  # copies read
+    first = sorted_rows(nx.sql(statement, azure_explanations).to_pylist())  # copies made
+    assert sorted_rows(nx.sql(statement, azure_explanations).to_pylist()) == first  # copies read
     assert list((tmp_path / "nx-cache").rglob("*.checkpoint.parquet"))
     monkeypatch.setenv("NX_CACHE_DIR", "off")  # the checkpoint and data files read through adlfs
     delta_log._CACHE.clear()
-    assert sorted_rows(nx.sql(statement, azure_warehouse).to_pylist()) == first
+    assert sorted_rows(nx.sql(statement, azure_explanations).to_pylist()) == first

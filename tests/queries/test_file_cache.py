@@ -12,7 +12,7 @@ import pytest
 import nx
 from nx import file_cache
 from nx.errors import QueryError
-from query_fixtures import sorted_rows
+from query_fixtures import azure_explanations, sorted_rows  # noqa: F401  (fixture)
 
 try:
     from tests.azurite import azurite  # noqa: F401  (the fixture)
@@ -26,20 +26,10 @@ def copies_in(cache: Path) -> list[Path]:
     return sorted(p for p in (cache / "files").rglob("*") if p.is_file())
 
 
-@pytest.fixture(scope="module")
-def azure_warehouse(azurite, source_tree):
-    azurite.create_container("cached-warehouse", public=False)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-        url = f"az://{azurite.account}/cached-warehouse/nx"
-        nx.ingest.run(source=source_tree["root"], warehouse=url, workers=1, kinds=["explanations"])
-    return url
-
-
 @pytest.fixture
-def on_azure(azure_warehouse, azurite, monkeypatch):
+def on_azure(azure_explanations, azurite, monkeypatch):
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-    return azure_warehouse
+    return azure_explanations
 
 
 @pytest.mark.azurite
