@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from chromium import launched_chromium
 from fake_openai import MODELS, FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +34,6 @@ ADDRESS = re.compile(r"http://127\.0\.0\.1:\d+/")
 MORE = "…"  # a shown output ending in this line is the start of the output
 TERMINAL_COLUMNS = "100"
 STEP_TIMEOUT = 120  # seconds; a hung step fails instead of hanging the suite
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @dataclass
@@ -232,15 +229,8 @@ def check_page(page, path: str, walk: Walk) -> None:
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no chromium (bash .ci/run installs Debian's)")
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -3,27 +3,20 @@ download is not used), against a real server over the sample warehouse."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
+from chromium import launched_chromium
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HOSTILE_SCRIPT_TOKEN = "<script>window.__xss=2</script>"
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+def browser():
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
