@@ -56,9 +56,9 @@ def _derived(name: str, root) -> pl.LazyFrame:
     """A derived view as a lazy frame over a DuckDB relation; the connection lives as long as it."""
     import duckdb
 
-    from nx.queries import views
+    from nx.queries import sandbox, views
 
-    con = duckdb.connect()
+    con = duckdb.connect(config=sandbox.spill_config())  # spills, if it must, to nx's private directory, not ./.tmp
     views.connect_filesystem(con, root)
     views.register_views(con, root, {name})
     return con.sql(f"select * from {views.quote(name)}").pl(lazy=True)

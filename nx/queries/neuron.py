@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 
 from nx.errors import NotFoundError, WarehouseError
-from nx.queries import views
+from nx.queries import sandbox, views
 from nx.queries.location import Root, locate
 from nx.queries.readonly import message_of
 from nx.settings import DEFAULT_MODEL
@@ -94,13 +94,15 @@ class _LayerReader:
         if root.protocol == "file":
             with _SHARED_LOCK:
                 if not _SHARED:
-                    shared = duckdb.connect(config={"threads": 1})  # a neuron is a row group or two: its reads run side by side instead
+                    # a neuron is a row group or two: one thread each, the reads run side by side instead;
+                    # nothing is written, but a spill would go to nx's private directory, not ./.tmp
+                    shared = duckdb.connect(config={"threads": 1, **sandbox.spill_config()})
                     # footers parsed once per process: compacted files are large, their footers too
                     shared.execute("set parquet_metadata_cache = true")
                     _SHARED.append(shared)
             self.con = _SHARED[0].cursor()
         else:  # its own connection: the filesystem registered is this warehouse's
-            self.con = duckdb.connect()
+            self.con = duckdb.connect(config=sandbox.spill_config())
             views.connect_filesystem(self.con, root)
 
     def files(self, table: str, layer: int, neurons: set[int], **partitions: object) -> list[str]:
