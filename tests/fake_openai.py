@@ -27,6 +27,7 @@ whose activations follow the same letter then has scores computable with numpy.
 from __future__ import annotations
 
 import ast
+import gzip
 import json
 import math
 import re
@@ -97,14 +98,14 @@ def choose_letter(firing: list[str], quiet: list[str]) -> str:
 
 @dataclass
 class Fault:
-    kind: str                         # "status", "sleep", "garbage", "drop", "reply", "trickle", "huge", "endless"
+    kind: str                         # "status", "sleep", "garbage", "drop", "reply", "trickle", "huge", "endless", "gzip"
     status: int = 500
     retry_after: str | None = None
     code: str | None = None
     seconds: float = 0.0              # "sleep": how long; "trickle": between bytes (default 1)
     content: str = ""
     message: str | None = None        # error message of a "status" fault
-    size: int = 0                     # "huge": bytes of the padded reply; "endless": bytes before hanging up
+    size: int = 0                     # "huge", "gzip": bytes of the padded reply (gzip: before compression); "endless": bytes before hanging up
     head: bool = False                # "trickle": from the status line on, not only the body
     path: str | None = None           # only requests to this path (e.g. "/v1/chat/completions")
     when: Callable[[dict], bool] | None = None
@@ -384,13 +385,14 @@ def _handler(fake: FakeOpenAI):
         def _serve(self, body: dict) -> None:
             path = self.path.split("?")[0]
             auth = self.headers.get("Authorization", "")
-            fake.requests.append({"path": path, "body": body, "auth": auth, "time": time.monotonic()})
+            fake.requests.append({"path": path, "body": body, "auth": auth, "time": time.monotonic(),
+                                  "accept_encoding": self.headers.get("Accept-Encoding", "")})
             try:
                 if fake.api_key is not None and auth != f"Bearer {fake.api_key}":
                     given = auth.removeprefix("Bearer ")
                     return self._json(401, _error(f"Incorrect API key provided: {given}.", "invalid_api_key"))
                 fault = fake.take_fault(path, body)
-                if fault is not None and fault.kind not in ("reply", "trickle", "huge"):
+                if fault is not None and fault.kind not in ("reply", "trickle", "huge", "gzip"):
                     if self._fault(fault):
                         return
                 status, payload = fake.answer(path, body)
@@ -401,7 +403,7 @@ def _handler(fake: FakeOpenAI):
                             choice["logprobs"] = None
                         else:
                             choice["logprobs"] = None
-                if fault is not None and fault.kind in ("trickle", "huge"):
+                if fault is not None and fault.kind in ("trickle", "huge", "gzip"):
                     return self._deliver(fault, status, json.dumps(payload).encode())
                 self._json(status, payload)
             except (BrokenPipeError, ConnectionResetError):
@@ -439,6 +441,10 @@ def _handler(fake: FakeOpenAI):
             """The true reply, padded with leading whitespace to ``size`` bytes or trickled."""
             if fault.kind == "huge":
                 return self._send(status, b" " * max(0, fault.size - len(data)) + data, "application/json")
+            if fault.kind == "gzip":  # compressed; padded to ``size`` bytes before compression
+                padded = b" " * max(0, fault.size - len(data)) + data
+                return self._send(status, gzip.compress(padded, compresslevel=9), "application/json",
+                                  {"Content-Encoding": "gzip"})
             head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(data)}\r\n\r\n").encode()
             reply = head + data

@@ -29,6 +29,7 @@ import random
 import re
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 
 import orjson
@@ -105,7 +106,9 @@ class Client:
         self._key = api_key
         self.timeout = timeout
         # openai's own client (its pool limits and redirects), plus the size cap on every reply.
-        http = openai.DefaultAsyncHttpxClient(timeout=timeout, event_hooks={"response": [_cap_reply]})
+        # Replies compressed only as _cap_reply can inflate under the cap (httpx would also offer br, zstd).
+        http = openai.DefaultAsyncHttpxClient(timeout=timeout, event_hooks={"response": [_cap_reply]},
+                                              headers={"Accept-Encoding": "gzip, deflate"})
         # Local servers often need no key, but the openai client insists on one.
         self._openai = openai.AsyncOpenAI(base_url=base_url or OPENAI_URL, api_key=api_key or "EMPTY",
                                           timeout=timeout, max_retries=0, http_client=http)
@@ -261,26 +264,56 @@ async def _cap_reply(response) -> None:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
         raise ReplyTooLarge()
+    # A compressed reply is inflated here, the cap counting what comes out (a 16 MiB gzip body
+    # can hold gigabytes): httpx, seeing no Content-Encoding left, passes the bytes on as they are.
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    inflater = None
+    if encoding not in ("", "identity"):
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            raise RequestFailed(f"the server's reply is encoded as {encoding[:40]!r}, which nx does not read "
+                                "(it asks for gzip, deflate or none)")
+        inflater = zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or zlib header, whichever comes
+        del response.headers["content-encoding"]
     # httpx2 or httpx, whichever the installed openai runs on: the stream must subclass its base.
     library = sys.modules[type(response).__module__.partition(".")[0]]
-    response.stream = _capped_stream(library.AsyncByteStream)(response.stream)
+    response.stream = _capped_stream(library.AsyncByteStream)(response.stream, inflater)
 
 
 @functools.cache
 def _capped_stream(base: type) -> type:
     class CappedStream(base):
-        """The reply's bytes as they arrive (as sent: compressed, if the server compressed them)."""
+        """The reply's bytes as they arrive, inflated first if they came compressed; at most
+        ``MAX_REPLY_BYTES`` of them either way."""
 
-        def __init__(self, stream) -> None:
+        def __init__(self, stream, inflater=None) -> None:
             self._stream = stream
+            self._inflater = inflater
 
         async def __aiter__(self):
             received = 0
             async for chunk in self._stream:
-                received += len(chunk)
-                if received > MAX_REPLY_BYTES:
-                    raise ReplyTooLarge()
+                for piece in self._inflated(chunk, received):
+                    received += len(piece)
+                    if received > MAX_REPLY_BYTES:
+                        raise ReplyTooLarge()
+                    yield piece
+            if self._inflater is not None and not self._inflater.eof:
+                raise RequestFailed("the server's compressed reply is cut short")
+
+        def _inflated(self, chunk: bytes, received: int):
+            if self._inflater is None:
                 yield chunk
+                return
+            try:
+                # never more than one byte past the cap per call, however much the chunk expands
+                piece = self._inflater.decompress(chunk, MAX_REPLY_BYTES - received + 1)
+                yield piece
+                while self._inflater.unconsumed_tail and len(piece) <= MAX_REPLY_BYTES - received:
+                    received += len(piece)
+                    piece = self._inflater.decompress(self._inflater.unconsumed_tail, MAX_REPLY_BYTES - received + 1)
+                    yield piece
+            except zlib.error as exc:
+                raise RequestFailed(f"the server's compressed reply cannot be inflated: {exc}") from None
 
         async def aclose(self) -> None:
             await self._stream.aclose()

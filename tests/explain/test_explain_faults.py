@@ -200,6 +200,17 @@ def test_a_reply_over_the_size_cap_fails_that_request_at_once(fake, warehouse):
     assert "larger than 16 MiB" in failed["error"] and "\n" not in failed["error"]
 
 
+def test_a_compressed_reply_is_read_and_one_that_inflates_past_the_cap_fails(fake, warehouse):
+    # gzip: 16 MiB of spaces compress to ~16 KB, so the cap must count what comes out.
+    fake.inject(Fault("gzip", size=1000, path=SIMULATE, when=_for_neuron("x")),
+                Fault("gzip", size=64 * MAX_REPLY_BYTES, path=SIMULATE, when=_for_neuron("z")))
+    report = _run(fake, warehouse)
+    assert (report.ok, report.failed, report.retries) == (2, 1, 0)
+    failed = _explanations(warehouse)[2]
+    assert failed["status"] == "failed" and "larger than 16 MiB" in failed["error"]
+    assert {r["accept_encoding"] for r in fake.requests} == {"gzip, deflate"}  # nothing it could not inflate
+
+
 def test_an_endless_reply_fails_at_the_size_cap_and_the_run_goes_on(fake, warehouse):
     # A chunked body with no end: counted as it arrives (before the cap it was read until the
     # fake's safety valve hung up, then retried as a dropped connection).
