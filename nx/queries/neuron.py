@@ -7,7 +7,7 @@ at GPT-2 XL scale, see bench/query.py). ``nx show`` draws the result (``card.py`
 """
 from __future__ import annotations
 
-import itertools
+import bisect
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -131,27 +131,30 @@ class _LayerReader:
             raise WarehouseError(f"cannot read {table} of {self.root.url}: {message_of(exc)}") from exc
 
     def best_public(self, neurons: list[tuple[int, int]]) -> list[dict]:
-        """The public explanations of ``neurons`` ((layer, neuron) pairs), best first.
+        """The best public explanation of each of ``neurons`` ((layer, neuron) pairs) that has
+        one: rows of layer, neuron, explanation and score.
 
         Related neurons lie in any layer, so their rows are spread over every row group of the
         compacted table: on a local warehouse the best public explanation of every neuron is
-        kept in memory instead (about 20 MB at GPT-2 XL scale, made once per version of the
-        table in this process; a lookup then costs a millisecond, a scan 30)."""
-        params = {"layers": [l for l, _ in neurons], "neurons": [n for _, n in neurons]}
-        where = "(layer, neuron) in (select unnest($layers), unnest($neurons))"
-        order = "score desc nulls last, explanation_index"
+        kept in memory instead (sorted keys and their texts, about 40 MB at GPT-2 XL scale, made
+        once per version of the table in this process; a lookup is a bisection, a scan 30 ms)."""
         snapshot = self.root.snapshot("explanations")
         if snapshot is None:
             return []
         files = self.root.file_urls("explanations", snapshot=snapshot, model=self.model, run="public")
         if self.root.protocol != "file":
-            return self.rows("explanations", files, where, params, order)
-        name = _best_public_table(self, (self.root.path, self.model, snapshot.version), files)
-        if name is None:
-            return []
-        result = self.con.execute(f"select * from {name} where {where} order by {order}", params)
-        columns = [column[0] for column in result.description]
-        return [dict(zip(columns, row)) for row in result.fetchall()]
+            params = {"layers": [l for l, _ in neurons], "neurons": [n for _, n in neurons]}
+            return self.rows("explanations", files, "(layer, neuron) in (select unnest($layers), unnest($neurons))",
+                             params, "score desc nulls last, explanation_index")
+        best = _best_public(self, (self.root.path, self.model, snapshot.version), files)
+        found = []
+        for layer, neuron in neurons:
+            key = _key(layer, neuron)
+            at = bisect.bisect_left(best.keys, key)
+            if at < len(best.keys) and best.keys[at] == key:
+                found.append({"layer": layer, "neuron": neuron, "explanation": best.texts[at],
+                              "score": best.scores[at]})
+        return found
 
     def neuron_rows(self, table: str, layer: int, neuron: int, order: str, exclude: tuple[str, ...] = (),
                     **partitions: object) -> list[dict]:
@@ -159,31 +162,45 @@ class _LayerReader:
                          "layer = $layer and neuron = $neuron", {"layer": layer, "neuron": neuron}, order, exclude)
 
 
-_BEST_PUBLIC: dict[tuple, str] = {}  # (warehouse path, model, explanations version) -> in-memory table
-_TABLE_NUMBERS = itertools.count()  # names never reused: a dropped table's number is not free
+@dataclass(frozen=True)
+class _BestPublic:
+    """Each neuron's best public explanation: keys (``_key``) sorted, with texts and scores."""
+
+    keys: list[int]
+    texts: list[str | None]
+    scores: list[float | None]
 
 
-def _best_public_table(reader: _LayerReader, key: tuple, files: list[str]) -> str | None:
-    """The in-memory table (on the shared connection) of each neuron's best public
-    explanation for ``key``, made on first use; older versions' tables are dropped."""
+_BEST_PUBLIC: dict[tuple, _BestPublic] = {}  # (warehouse path, model, explanations version) -> its table
+
+
+def _key(layer: int, neuron: int) -> int:
+    return (layer << 32) | neuron
+
+
+def _best_public(reader: _LayerReader, key: tuple, files: list[str]) -> _BestPublic:
+    """The best public explanations for ``key``, read on first use; an older version's are
+    dropped."""
     with _SHARED_LOCK:
-        name = _BEST_PUBLIC.get(key)
-        if name is not None or not files:
-            return name
-        name = f"best_public_{next(_TABLE_NUMBERS)}"
-        source = views.read_parquet_sql("explanations", "$files")
-        try:
-            reader.con.execute(
-                f"create table {name} as select layer, neuron, explanation, score, explanation_index from ("
-                f"select *, row_number() over (partition by layer, neuron order by score desc nulls last, "
-                f"explanation_index) as place from {source}) where place = 1 order by layer, neuron",
-                {"files": files})
-        except duckdb.Error as exc:
-            raise WarehouseError(f"cannot read explanations of {reader.root.url}: {message_of(exc)}") from exc
-        for old_key in [k for k in _BEST_PUBLIC if k[:2] == key[:2]]:
-            reader.con.execute(f"drop table if exists {_BEST_PUBLIC.pop(old_key)}")
-        _BEST_PUBLIC[key] = name
-        return name
+        found = _BEST_PUBLIC.get(key)
+        if found is not None:
+            return found
+        rows = []
+        if files:
+            source = views.read_parquet_sql("explanations", "$files")
+            try:
+                rows = reader.con.execute(
+                    f"select layer, neuron, explanation, score from (select *, row_number() over (partition by "
+                    f"layer, neuron order by score desc nulls last, explanation_index) as place from {source}) "
+                    f"where place = 1 order by layer, neuron", {"files": files}).fetchall()
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot read explanations of {reader.root.url}: {message_of(exc)}") from exc
+        found = _BestPublic([_key(layer, neuron) for layer, neuron, _, _ in rows], [r[2] for r in rows],
+                            [r[3] for r in rows])
+        for old in [k for k in _BEST_PUBLIC if k[:2] == key[:2]]:
+            del _BEST_PUBLIC[old]
+        _BEST_PUBLIC[key] = found
+        return found
 
 
 def _strip(row: dict, *names: str) -> dict:
