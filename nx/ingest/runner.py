@@ -132,9 +132,8 @@ def unit_size(kind, files: int, workers: int) -> int:
     """Neurons per unit: ``kind.UNIT_NEURONS`` (each unit writes a file per table, and files of
     that many neurons are large enough for compaction to leave alone), fewer when that would
     leave workers idle, never fewer than a piece (``kind.CHUNK``)."""
-    largest = getattr(kind, "UNIT_NEURONS", kind.CHUNK)
-    share = -(-files // max(1, workers))
-    return min(largest, max(kind.CHUNK, -(-share // kind.CHUNK) * kind.CHUNK))
+    share = -(-files // max(1, workers))  # equal shares: the run waits for the last unit
+    return min(getattr(kind, "UNIT_NEURONS", kind.CHUNK), max(kind.CHUNK, share))
 
 
 def _done(entry: file_log.LogEntry, info: FileInfo | None, records: file_log.LogEntry | None) -> bool:

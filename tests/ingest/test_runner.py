@@ -128,8 +128,8 @@ def test_a_unit_of_several_pieces_writes_one_file_per_table_and_the_same_rows(in
 def test_units_are_large_but_leave_no_worker_idle():
     from nx.ingest import collated_activations, token_lookups
 
-    assert runner.unit_size(collated_activations, 1000, 1) == 1024  # one file of a thousand neurons
-    assert runner.unit_size(collated_activations, 1000, 2) == 512   # a unit for each worker
+    assert runner.unit_size(collated_activations, 1000, 1) == 1000  # one file of a thousand neurons
+    assert runner.unit_size(collated_activations, 1000, 2) == 500   # a unit for each worker
     assert runner.unit_size(collated_activations, 48 * 6400, 2) == 1600
     assert runner.unit_size(collated_activations, 10, 8) == 128    # never less than a piece
     assert runner.unit_size(token_lookups, 10, 8) == token_lookups.CHUNK
