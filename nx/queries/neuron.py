@@ -94,9 +94,8 @@ class _LayerReader:
         if root.protocol == "file":
             with _SHARED_LOCK:
                 if not _SHARED:
-                    # a neuron is a row group or two: one thread each, the reads run side by side instead;
                     # nothing is written, but a spill would go to nx's private directory, not ./.tmp
-                    shared = duckdb.connect(config={"threads": 1, **sandbox.spill_config()})
+                    shared = duckdb.connect(config=sandbox.spill_config())
                     # one table a query: join ordering and statistics propagation only cost (~6% of a call)
                     shared.execute("set disabled_optimizers = 'join_order,statistics_propagation'")
                     # footers parsed once per process: compacted files are large, their footers too
