@@ -21,6 +21,7 @@ from ``nx/delta_log.py``. deltalake (delta-rs) and pyarrow are imported by write
 from __future__ import annotations
 
 import bisect
+import contextlib
 import random
 import time
 import uuid
@@ -180,16 +181,23 @@ class Warehouse:
     def _read_file(self, table: str, relative: str, columns: list[str], filters=None) -> pa.Table:
         path = f"{self.table_path(table)}/{relative}"
         try:
-            with self.fs.open(path, "rb") as f:
+            # A local file by its path: Arrow reads it itself. Handed a Python file object, a
+            # filtered read leaves scan tasks on Arrow's threads that release the object later,
+            # and one still running at interpreter exit aborts the process (std::terminate).
+            local = self.location.protocol == "file"
+            with contextlib.nullcontext(path) if local else self.fs.open(path, "rb") as f:
                 try:
-                    return pq.read_table(f, columns=columns, filters=filters)
+                    return pq.read_table(f, columns=columns, filters=filters, partitioning=None)
                 except pa.ArrowInvalid as exc:   # a column declared after the file was written
                     if "No match for FieldRef" not in str(exc):
                         raise
-                    f.seek(0)
+                    if not local:
+                        f.seek(0)
                     present = set(pq.read_schema(f).names)
-                    f.seek(0)
-                    data = pq.read_table(f, columns=[c for c in columns if c in present], filters=filters)
+                    if not local:
+                        f.seek(0)
+                    data = pq.read_table(f, columns=[c for c in columns if c in present], filters=filters,
+                                         partitioning=None)
             declared = table_spec(table).columns
             return pa.table([data[c] if c in present else pa.nulls(len(data), declared.field(c).type) for c in columns],
                             schema=pa.schema([data.schema.field(c) if c in present else declared.field(c) for c in columns]))
