@@ -90,7 +90,7 @@ class AddressInUse(NxError):
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``(host, port)``, or AddressInUse saying why not, in one line."""
+    """A TCP socket bound to ``(host, port)`` and listening, or AddressInUse saying why not, in one line."""
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be 0-65535 (0: a free one), not {port}")
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -111,6 +111,9 @@ def listen_socket(host: str, port: int) -> socket.socket:
             raise AddressInUse(f"port {port} of {host} is in use by another program (another nx serve?): stop it, "
                                "or choose another port with --port (--port 0 picks a free one)") from None
         raise AddressInUse(f"cannot listen on {shown}: {exc.strerror or exc}") from None
+    # Listening from now on: a browser that follows the announced URL before uvicorn has
+    # started waits in the backlog instead of being refused (seen on a busy machine).
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 

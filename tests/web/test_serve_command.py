@@ -73,6 +73,17 @@ def test_a_busy_port_is_one_line_and_exit_3_before_any_url(sample_warehouse):
     assert "http://" not in failed.stderr and "Traceback" not in failed.stderr
 
 
+def test_the_announced_address_takes_connections_before_the_server_has_started():
+    """The URL is printed before uvicorn runs: a browser that follows it at once waits in the
+    listening socket's backlog instead of being refused."""
+    sock = nx.web.listen_socket("127.0.0.1", 0)
+    with sock, socket.create_connection(sock.getsockname(), timeout=5) as client:
+        accepted, _ = sock.accept()  # what uvicorn does once it runs
+        with accepted:
+            client.sendall(b"ping")
+            assert accepted.recv(4) == b"ping"
+
+
 def test_port_0_announces_the_port_it_got(sample_warehouse):
     server = subprocess.Popen([sys.executable, "-m", "nx", "serve", "-w", sample_warehouse, "--port", "0"],
                               stderr=subprocess.PIPE, text=True, start_new_session=True)
