@@ -183,6 +183,7 @@ async def _execute(config, store, items, total, report, progress, parameters, ve
     previous = store.previous() or {}
     pending: list = []
     stop: list[str] = []
+    halted: list[bool] = []  # set when the run is interrupted: no worker starts another neuron
 
     def record(ended) -> dict:
         return {"explainer_model": config.explainer_model, "simulator_model": config.simulator_model,
@@ -203,7 +204,7 @@ async def _execute(config, store, items, total, report, progress, parameters, ve
     async def worker(items) -> None:
         # Workers share one iterator; next() runs between awaits, so each item goes to one.
         for item in items:
-            if stop:
+            if stop or halted:
                 return
             result = await process(client, config, item)
             pending.append(result)
@@ -229,7 +230,10 @@ async def _execute(config, store, items, total, report, progress, parameters, ve
             await asyncio.gather(*workers)
         except BaseException:
             # Interrupted or failed: end the other workers here, so that no task outlives the
-            # loop and every neuron finished by now is in ``pending`` for the flush below.
+            # loop and every neuron finished by now is in ``pending`` for the flush below. The
+            # flag too: Python 3.11's wait_for can swallow a cancellation that lands as its
+            # request completes, and the worker would go on through every remaining neuron.
+            halted.append(True)
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
