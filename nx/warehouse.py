@@ -94,6 +94,9 @@ class CommitResult:
     files: list = field(default_factory=list)
 
 
+READ_WHOLE_BYTES = 64 << 20  # a remote data file up to this size is read into memory whole
+
+
 class Warehouse:
     """A warehouse at a local path or az:// URL (flag > NX_WAREHOUSE > ./nx-warehouse)."""
 
@@ -181,22 +184,25 @@ class Warehouse:
     def _read_file(self, table: str, relative: str, columns: list[str], filters=None) -> pa.Table:
         path = f"{self.table_path(table)}/{relative}"
         try:
-            # A local file by its path: Arrow reads it itself. Handed a Python file object, a
-            # filtered read leaves scan tasks on Arrow's threads that release the object later,
-            # and one still running at interpreter exit aborts the process (std::terminate).
+            # A local file by its path, a remote one of up to READ_WHOLE_BYTES as bytes: Arrow
+            # reads them itself. Handed a Python file object, a filtered read leaves scan tasks on
+            # Arrow's threads that release the object later, and one still running at
+            # interpreter exit aborts the process (std::terminate).
             local = self.location.protocol == "file"
-            with contextlib.nullcontext(path) if local else self.fs.open(path, "rb") as f:
+            with contextlib.nullcontext() if local else self.fs.open(path, "rb") as handle:
+                source = path if local else \
+                    pa.BufferReader(handle.read()) if (handle.size or 0) <= READ_WHOLE_BYTES else handle
                 try:
-                    return pq.read_table(f, columns=columns, filters=filters, partitioning=None)
+                    return pq.read_table(source, columns=columns, filters=filters, partitioning=None)
                 except pa.ArrowInvalid as exc:   # a column declared after the file was written
                     if "No match for FieldRef" not in str(exc):
                         raise
                     if not local:
-                        f.seek(0)
-                    present = set(pq.read_schema(f).names)
+                        source.seek(0)
+                    present = set(pq.read_schema(source).names)
                     if not local:
-                        f.seek(0)
-                    data = pq.read_table(f, columns=[c for c in columns if c in present], filters=filters,
+                        source.seek(0)
+                    data = pq.read_table(source, columns=[c for c in columns if c in present], filters=filters,
                                          partitioning=None)
             declared = table_spec(table).columns
             return pa.table([data[c] if c in present else pa.nulls(len(data), declared.field(c).type) for c in columns],
