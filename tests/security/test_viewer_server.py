@@ -13,6 +13,7 @@ import uvicorn
 from starlette.testclient import TestClient
 
 import nx.web
+from fake_socket import FakeSocket
 
 LIMIT = 20
 
@@ -86,20 +87,6 @@ def test_a_slow_statement_is_not_cut_by_the_deadline(small_server):
     url, _ = small_server
     answer = httpx.get(url + "/sql.json", params={"q": "select count(*) as n from range(200000000)"}, timeout=60)
     assert answer.status_code == 200 and answer.json()["rows"] == [{"n": 200000000}]
-
-
-class FakeSocket:
-    def __init__(self, port):
-        self.port = port
-
-    def getsockname(self):
-        return ("", self.port)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
 
 
 def test_a_name_given_with_host_is_answered(sample_root, monkeypatch):

@@ -13,6 +13,7 @@ import pytest
 
 import nx.ingest
 import nx.web
+from fake_socket import FakeSocket
 from web_helpers import SAMPLE, RunningServer
 
 try:
@@ -45,20 +46,6 @@ def test_exposing_the_viewer_warns(sample_warehouse, monkeypatch, host, warned):
     assert calls[0][0].host == host and calls[0][1][0].getsockname()[1] == 8123
     assert any("warning" in line for line in lines) == warned
     assert any("http://" in line and ":8123/" in line for line in lines)
-
-
-class FakeSocket:
-    def __init__(self, port):
-        self.port = port
-
-    def getsockname(self):
-        return ("", self.port)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
 
 
 def test_a_busy_port_is_one_line_and_exit_3_before_any_url(sample_warehouse):
