@@ -144,9 +144,6 @@ def _read_error(exc: duckdb.Error, root: Root) -> QueryError | WarehouseError:
     return QueryError(_explained_error(exc))
 
 
-_RAISED = "Invalid Input Error: "  # how DuckDB words what SQL's error('...') raises
-
-
 def _explained_error(exc: duckdb.Error) -> str:
     """DuckDB's message; for an unknown table, the views nx has (DuckDB only sees those made)."""
     message = readonly.message_of(exc)
@@ -179,11 +176,10 @@ def query(name: str, warehouse=None, *, format: str = "arrow", arrow: bool = Tru
     try:
         result = sql(found.sql, root, found.bind(params), format=format, arrow=arrow, as_of=as_of)
     except QueryError as exc:
-        # A query that stops with error('...') says why (activations-not-tokens without a
-        # token-lookup run): its sentence, without DuckDB's label for it.
-        if str(exc).startswith(_RAISED):
-            raise QueryError(str(exc)[len(_RAISED):]) from exc
-        raise
+        sentence = named.stopped_with(exc)
+        if sentence is None:
+            raise
+        raise QueryError(sentence) from exc
     first = None if arrow else found.stopped_at_default_limit(params, len(result.rows))
     return result if first is None else replace(result, first=first)
 

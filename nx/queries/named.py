@@ -110,6 +110,17 @@ class NamedQuery:
         return limit.default if count == limit.default else None
 
 
+_RAISED = "Invalid Input Error: "  # how DuckDB words what SQL's error('...') raises
+
+
+def stopped_with(error: Exception) -> str | None:
+    """The sentence of a query that stops with SQL's ``error('...')`` (activations-not-tokens
+    without a token-lookup run says how to make one), without DuckDB's label; None for any
+    other error."""
+    text = str(error)
+    return text[len(_RAISED):] if text.startswith(_RAISED) else None
+
+
 def convert(value: object, param: Param, query: str) -> object:
     if param.choices and value is not None and value not in param.choices and not (
             value == "null" and not param.required):

@@ -17,9 +17,6 @@ from nx.web.catalog import Catalog
 from nx.web.respond import JSONResponse, answers, respond, wants_json
 
 
-RAISED = "Invalid Input Error: "  # how DuckDB words what SQL's error('...') raises
-
-
 async def _model(request: Request) -> str:
     index = request.app.state.index
     await index.ready()
@@ -194,11 +191,10 @@ async def query(request: Request) -> Response:
     try:
         result = await overview.run_named(state.database, state.index, chosen, bound, size, (page - 1) * size)
     except QueryError as exc:
-        # A query that stops with error('...') says why it has nothing to show (activations-not-tokens
-        # without a token-lookup run): its sentence, as a 404, without DuckDB's label.
-        if not str(exc).startswith(RAISED):
+        sentence = named.stopped_with(exc)  # nothing to show, and why: a 404
+        if sentence is None:
             raise
-        raise NotFoundError(str(exc)[len(RAISED):]) from exc
+        raise NotFoundError(sentence) from exc
     data = {"name": name, "description": chosen.description, "params": bound, "page": page, "page_size": size,
             **result}
     signature = [{"name": p.name, "type": p.type, "value": bound.get(p.name, p.default), "help": p.help}
