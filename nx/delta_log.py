@@ -223,16 +223,16 @@ def _read_checkpoint(files: LogFiles, names: list[str], sizes: dict[str, int], s
         if remote is not None and shared is None:
             con.register_filesystem(remote)
         relation = con.sql("select * from read_parquet($paths, union_by_name = true)", params={"paths": paths})
-        wanted = [c for c in ("add", "protocol", "metaData") if c in relation.columns]
-        if not wanted:
+        kinds = [c for c in ("add", "protocol", "metaData") if c in relation.columns]
+        if not kinds:
             return
         # Only the rows that matter: a checkpoint after compaction holds thousands of tombstones.
-        rows = relation.filter(" or ".join(f'"{c}" is not null' for c in wanted)).select(
-            *(f'"{c}"' for c in wanted)).fetchall()
+        rows = relation.filter(" or ".join(f'"{c}" is not null' for c in kinds)).select(
+            *(f'"{c}"' for c in kinds)).fetchall()
     finally:
         con.close()  # an open DuckDB left to the interpreter's shutdown can abort it
     for row in rows:
-        action = {k: v for k, v in zip(wanted, row) if v}
+        action = {k: v for k, v in zip(kinds, row) if v}
         if "add" in action:
             add = dict(action["add"])
             add["partitionValues"] = _as_dict(add.get("partitionValues"))
