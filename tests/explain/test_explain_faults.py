@@ -4,6 +4,7 @@ every neuron (quota, key) stops the run; failed neurons are retried on resume. `
 bounds each whole reply (a trickle is a timeout), and a reply over the size cap fails at once."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -221,3 +222,54 @@ def test_an_endless_reply_fails_at_the_size_cap_and_the_run_goes_on(fake, wareho
     assert (report.ok, report.failed, report.retries) == (2, 1, 0)
     failed = _explanations(warehouse)[2]
     assert failed["status"] == "failed" and "larger than 16 MiB" in failed["error"]
+
+
+def _encoded_reply_server(data: bytes, encoding: str):
+    """An HTTP server on 127.0.0.1 that answers every GET with ``data`` under ``encoding``."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", encoding)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("data, encoding, says", [
+    (gzip.compress(b'{"data": []}')[:-12], "gzip", "compressed reply is cut short"),
+    (b"not gzip at all", "gzip", "compressed reply cannot be inflated"),
+    (b'{"data": []}', "br", "encoded as 'br', which nx does not read"),
+])
+def test_a_compressed_reply_that_cannot_be_read_fails_in_one_line(data, encoding, says):
+    import asyncio
+
+    from nx.explain.client import Client, RequestFailed
+
+    server = _encoded_reply_server(data, encoding)
+
+    async def ask():
+        client = Client(base_url=f"http://127.0.0.1:{server.server_address[1]}/v1", api_key="k", timeout=10,
+                        max_retries=0)
+        try:
+            return await client._call("models", {})
+        finally:
+            await client.close()
+
+    try:
+        with pytest.raises(RequestFailed, match=says) as failed:
+            asyncio.run(ask())
+        assert "\n" not in str(failed.value)
+    finally:
+        server.shutdown()
+        server.server_close()
