@@ -154,6 +154,12 @@ class Root:
     def file_urls(self, table: str, as_of: AsOf | None = None, snapshot=None, **where: object) -> list[str]:
         """URLs DuckDB can read: the table's current files, in the partitions given and (by
         their statistics) holding the column values given (``layer=3, neuron=5``)."""
+        return [url for url, _ in self.data_files(table, as_of, snapshot, **where)]
+
+    def data_files(self, table: str, as_of: AsOf | None = None, snapshot=None,
+                   **where: object) -> list[tuple[str, delta_log.DataFile]]:
+        """``file_urls`` with each file's entry in the log (its partition values, statistics).
+        A file of an az:// root with a local copy is named by the copy's path."""
         found = snapshot if snapshot is not None else self.snapshot(table, as_of)
         if found is None:
             return []
@@ -163,14 +169,14 @@ class Root:
         chosen = [f for f in found.files
                   if all(f.partition_values.get(k) == v for k, v in partitions.items()) and f.may_hold(**columns)]
         if self.protocol == "file":
-            return [self.url_of(f"{table_path}/{f.path}") for f in chosen]
+            return [(self.url_of(f"{table_path}/{f.path}"), f) for f in chosen]
         from nx import file_cache
 
-        where, urls = file_cache.directory(), []
+        where, named = file_cache.directory(), []
         for f in chosen:
             url = self.url_of(f"{table_path}/{f.path}")
-            urls.append(self.copies.get(url) or file_cache.local(url, f.size, f.path, where) or url)
-        return urls
+            named.append((self.copies.get(url) or file_cache.local(url, f.size, f.path, where) or url, f))
+        return named
 
     def fetched(self, tables) -> Root:
         """For one query of an az:// root: this root with the snapshots of ``tables`` read once

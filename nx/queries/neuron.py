@@ -16,10 +16,12 @@ import duckdb
 
 from nx.errors import NotFoundError, WarehouseError
 from nx.queries import sandbox, views
+from nx.queries.catalog import TABLES
 from nx.queries.location import Root, locate
 from nx.queries.readonly import message_of
 from nx.settings import DEFAULT_MODEL
 
+READERS = 4  # threads of one nx.neuron call
 WEIGHT_SIDES = ("input_positive", "input_negative", "output_positive", "output_negative")
 
 
@@ -106,30 +108,57 @@ class _LayerReader:
             self.con = duckdb.connect(config=sandbox.spill_config())
             views.connect_filesystem(self.con, root)
 
-    def files(self, table: str, layer: int, neurons: set[int], **partitions: object) -> list[str]:
-        """URLs of the files of ``table`` in ``layer`` (and ``partitions``) that may hold
-        ``neurons``, by the statistics the Delta log keeps of each file."""
+    def files(self, table: str, layer: int, neurons: set[int], **partitions: object) -> list[tuple[str, object]]:
+        """The files of ``table`` in ``layer`` (and ``partitions``) that may hold ``neurons``,
+        by the statistics the Delta log keeps of each file: (URL, the file's log entry)."""
         snapshot = self.root.snapshot(table)
-        chosen: dict[str, None] = {}
+        chosen: dict[str, object] = {}
         for neuron in sorted(neurons):
-            for url in self.root.file_urls(table, snapshot=snapshot, model=self.model, layer=layer, neuron=neuron,
-                                           **partitions):
-                chosen[url] = None
-        return list(chosen)
+            for url, entry in self.root.data_files(table, snapshot=snapshot, model=self.model, layer=layer,
+                                                   neuron=neuron, **partitions):
+                chosen[url] = entry
+        return list(chosen.items())
 
-    def rows(self, table: str, files: list[str], where: str, params: dict, order: str,
+    def rows(self, table: str, files: list[str], where: str, params: dict, order: tuple[str, ...],
              exclude: tuple[str, ...] = ()) -> list[dict]:
+        """Rows of ``files`` matching ``where``, sorted by ``order`` (``sort_rows``)."""
         if not files:
             return []
         columns = f"* exclude ({', '.join(map(views.quote, exclude))})" if exclude else "*"
-        sql = f"select {columns} from {views.read_parquet_sql(table, '$files')} where {where} order by {order}"
+        sql = f"select {columns} from {views.read_parquet_sql(table, '$files')} where {where}"
         try:
             # execute, not sql(): a relation binds the query (reading the footers) once more
             result = self.con.execute(sql, {"files": files, **params})
             columns = [column[0] for column in result.description]
-            return [dict(zip(columns, row)) for row in result.fetchall()]
+            return sort_rows([dict(zip(columns, row)) for row in result.fetchall()], order)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot read {table} of {self.root.url}: {message_of(exc)}") from exc
+
+    def neuron_rows(self, table: str, layer: int, neuron: int, order: tuple[str, ...], exclude: tuple[str, ...] = (),
+                    **partitions: object) -> list[dict]:
+        """The rows of one neuron, sorted by ``order``. A local file whose row groups that may
+        hold the neuron are small is read through them (``row_groups``), any other by DuckDB."""
+        files = self.files(table, layer, {neuron}, **partitions)
+        found, by_duckdb = [], []
+        columns = [c for c, _ in TABLES[table]["columns"] + TABLES[table]["partitions"] if c not in exclude]
+        kinds = dict(TABLES[table]["partitions"])
+        for url, entry in files:
+            if "://" in url:  # a remote file: DuckDB reads the ranges it needs
+                by_duckdb.append(url)
+                continue
+            from nx.queries import row_groups  # pyarrow: only nx.neuron needs it
+
+            footer = row_groups.footer(url)
+            groups = footer.groups_holding(layer, neuron)
+            if footer.rows_in(groups) > row_groups.MOST_ROWS:
+                by_duckdb.append(url)
+                continue
+            constants = {k: int(v) if kinds[k] in ("INTEGER", "BIGINT") and v is not None else v
+                         for k, v in entry.partition_values.items() if k in kinds}
+            found += row_groups.neuron_rows(url, footer, groups, layer, neuron, columns, constants)
+        found += self.rows(table, by_duckdb, "layer = $layer and neuron = $neuron", {"layer": layer, "neuron": neuron},
+                           (), exclude)
+        return sort_rows(found, order)
 
     def best_public(self, neurons: list[tuple[int, int]]) -> list[dict]:
         """The best public explanation of each of ``neurons`` ((layer, neuron) pairs) that has
@@ -146,7 +175,7 @@ class _LayerReader:
         if self.root.protocol != "file":
             params = {"layers": [l for l, _ in neurons], "neurons": [n for _, n in neurons]}
             return self.rows("explanations", files, "(layer, neuron) in (select unnest($layers), unnest($neurons))",
-                             params, "score desc nulls last, explanation_index")
+                             params, ("-score", "explanation_index"))
         best = _best_public(self, (self.root.path, self.model, snapshot.version), files)
         found = []
         for layer, neuron in neurons:
@@ -156,11 +185,6 @@ class _LayerReader:
                 found.append({"layer": layer, "neuron": neuron, "explanation": best.texts[at],
                               "score": best.scores[at]})
         return found
-
-    def neuron_rows(self, table: str, layer: int, neuron: int, order: str, exclude: tuple[str, ...] = (),
-                    **partitions: object) -> list[dict]:
-        return self.rows(table, self.files(table, layer, {neuron}, **partitions),
-                         "layer = $layer and neuron = $neuron", {"layer": layer, "neuron": neuron}, order, exclude)
 
 
 @dataclass(frozen=True)
@@ -204,6 +228,18 @@ def _best_public(reader: _LayerReader, key: tuple, files: list[str]) -> _BestPub
         return found
 
 
+def sort_rows(rows: list[dict], order: tuple[str, ...]) -> list[dict]:
+    """``rows`` sorted by the columns of ``order`` (a leading ``-``: descending), nulls last
+    either way, as DuckDB's ``order by`` would."""
+    for name in reversed(order):
+        column = name.lstrip("-")
+        if name.startswith("-"):
+            rows.sort(key=lambda row: (row[column] is not None, row[column]), reverse=True)
+        else:
+            rows.sort(key=lambda row: (row[column] is None, row[column]))
+    return rows
+
+
 def _strip(row: dict, *names: str) -> dict:
     for name in ("model", "layer", "neuron", *names):
         row.pop(name, None)
@@ -223,10 +259,11 @@ def neuron(layer: int, neuron: int, model: str = DEFAULT_MODEL, warehouse=None,
     root = locate(warehouse)
     found = Neuron(model, int(layer), int(neuron))
     exclude = () if distributions else DISTRIBUTIONS
-    # Three independent reads, each filling its own fields: DuckDB works while the others wait.
-    with ThreadPoolExecutor(3) as pool:
+    # Independent reads, each filling its own fields; pyarrow decodes without the GIL, so one
+    # runs while DuckDB holds it for another.
+    with ThreadPoolExecutor(READERS) as pool:
         for done in [pool.submit(fill, found, _LayerReader(root, model), *args) for fill, *args in (
-                (_add_records,), (_add_explanations, exclude), (_add_tokens_and_related,))]:
+                (_add_tokens,), (_add_related,), (_add_explanations, exclude), (_add_records,))]:
             done.result()
     if found.empty:
         raise NotFoundError(_not_found(found, root, _LayerReader(root, model)))
@@ -234,25 +271,25 @@ def neuron(layer: int, neuron: int, model: str = DEFAULT_MODEL, warehouse=None,
 
 
 def _add_records(found: Neuron, reader: _LayerReader) -> None:
-    stats = reader.neuron_rows("neurons", found.layer, found.neuron, "neuron")
+    stats = reader.neuron_rows("neurons", found.layer, found.neuron, ())
     found.stats = _strip(stats[0]) if stats else None
-    for row in reader.neuron_rows("activation_records", found.layer, found.neuron, "sample, quantile, rank"):
+    for row in reader.neuron_rows("activation_records", found.layer, found.neuron, ("sample", "quantile", "rank")):
         getattr(found, f"{row['sample']}_records").append(_strip(row, "sample"))
 
 
-def _add_tokens_and_related(found: Neuron, reader: _LayerReader) -> None:
-    found.token_lookups = [_strip(r) for r in reader.neuron_rows("token_lookups", found.layer, found.neuron, "rank")]
+def _add_tokens(found: Neuron, reader: _LayerReader) -> None:
+    found.token_lookups = [_strip(r) for r in reader.neuron_rows("token_lookups", found.layer, found.neuron, ("rank",))]
     found.token_weights = {side: [] for side in WEIGHT_SIDES}
-    for row in reader.neuron_rows("token_weights", found.layer, found.neuron, "direction, sign desc, rank"):
+    for row in reader.neuron_rows("token_weights", found.layer, found.neuron, ("direction", "-sign", "rank")):
         found.token_weights[f"{row['direction']}_{row['sign']}"].append(_strip(row, "direction", "sign"))
-    _add_related(found, reader)
 
 
 def _add_explanations(found: Neuron, reader: _LayerReader, exclude: tuple[str, ...]) -> None:
     explanations = reader.neuron_rows("explanations", found.layer, found.neuron,
-                                      "run = 'public' desc, run, score desc nulls last, explanation_index")
+                                      ("run", "-score", "explanation_index"))
+    explanations.sort(key=lambda row: row["run"] != "public")  # public first, then the runs by name
     sequences = reader.neuron_rows("explanation_sequences", found.layer, found.neuron,
-                                   "run, explanation_index, seq_index", exclude)
+                                   ("run", "explanation_index", "seq_index"), exclude)
     by_explanation: dict[tuple[str, int], list[dict]] = {}
     for row in sequences:
         key = (row["run"], row["explanation_index"])
@@ -263,7 +300,7 @@ def _add_explanations(found: Neuron, reader: _LayerReader, exclude: tuple[str, .
 
 
 def _add_related(found: Neuron, reader: _LayerReader) -> None:
-    related = reader.neuron_rows("related_neurons", found.layer, found.neuron, "direction, sign desc, rank")
+    related = reader.neuron_rows("related_neurons", found.layer, found.neuron, ("direction", "-sign", "rank"))
     others = sorted({(r["other_layer"], r["other_neuron"]) for r in related})
     best: dict[tuple[int, int], dict] = {}
     if others:
@@ -279,7 +316,7 @@ def _add_related(found: Neuron, reader: _LayerReader) -> None:
 
 def _not_found(found: Neuron, root: Root, reader: _LayerReader) -> str:
     message = f"neuron {found.layer}/{found.neuron} of model {found.model} is not in the warehouse {root.url}"
-    logged = reader.neuron_rows("_ingest", found.layer, found.neuron, "kind")
+    logged = reader.neuron_rows("_ingest", found.layer, found.neuron, ("kind",))
     if logged:
         statuses = ", ".join(f"{r['kind']} {r['status']}" for r in logged)
         return f"{message}; its source files were logged as: {statuses}"
