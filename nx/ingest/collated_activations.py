@@ -315,10 +315,11 @@ def record_maxima(activations: pa.ListArray) -> np.ndarray:
 
 def derive(tables: dict[str, pa.Table], context: object = None) -> dict[str, pa.Table]:
     records = tables["activation_records"]
-    # batch by batch (the columns' chunks, aligned): combining them would copy megabytes
-    batches = records.select(["tokens", "activations"]).to_batches()
-    maxima = np.concatenate([record_maxima(b.column(1)) for b in batches] or [np.zeros(0)])
-    ids = pa.chunked_array([sequence_ids(b.column(0), b.column(1)) for b in batches], pa.string())
+    # the columns' chunks (one per file) combined once: copying a piece's megabytes costs less
+    # than numpy's and Arrow's calls on each file's chunk (0.04 ms against 0.2 ms a neuron)
+    tokens, activations = records.column("tokens").combine_chunks(), records.column("activations").combine_chunks()
+    maxima = record_maxima(activations)
+    ids = sequence_ids(tokens, activations)
     records = records.append_column("max_activation", pa.array(maxima, pa.float64(), from_pandas=True))
     records = records.append_column("sequence_id", ids)
     neurons = tables["neurons"]
