@@ -87,6 +87,13 @@ class LogFiles:
         self.log_path = f"{table_path.rstrip('/')}/{LOG_DIR}" if fs is not None else os.path.join(table_path, LOG_DIR)
 
     def names(self) -> list[str]:
+        if self.fs is None:  # names alone: no stat of each file
+            try:
+                return os.listdir(self.log_path)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            except OSError as exc:
+                raise WarehouseError(f"cannot list {self.log_path}: {exc}") from exc
         return list(self.listing())
 
     def listing(self) -> dict[str, int]:
@@ -279,8 +286,10 @@ _CACHE_SIZE = 64
 def snapshot(files: LogFiles, version: int | None = None, timestamp=None) -> Snapshot | None:
     """The files of ``version`` (default: the newest, or the newest at ``timestamp``); None if
     there is no table. A version no longer in the log is a WarehouseError."""
-    listing = files.listing()
-    commits, checkpoints = _versions(list(listing))
+    # a local log is listed by name (the sizes only for a version not read yet); a remote
+    # listing gives both in one request
+    listing = files.listing() if files.fs is not None else None
+    commits, checkpoints = _versions(list(listing) if listing is not None else files.names())
     if not commits and not checkpoints:
         return None
     latest = max(commits + list(checkpoints))
@@ -293,6 +302,8 @@ def snapshot(files: LogFiles, version: int | None = None, timestamp=None) -> Sna
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
+    if listing is None:
+        listing = files.listing()
     base = max((v for v in checkpoints if v <= target), default=None)
     if base is not None and set(range(base + 1)) <= set(commits) and \
             files.fs is None and sum(listing[f"{v:020d}.json"] for v in range(target + 1)) <= _JSON_INSTEAD_OF_CHECKPOINT:

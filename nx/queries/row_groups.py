@@ -127,7 +127,17 @@ def neuron_rows(path: str, found: Footer, groups: list[int], layer: int, neuron:
         if "layer" in table.column_names:
             wanted = pc.and_(wanted, pc.equal(table["layer"], pa.scalar(layer, table.schema.field("layer").type)))
         chosen = table.filter(wanted)
-        rows = chosen.cast(pa.schema([found.schema.field(name) for name in chosen.column_names])).to_pylist()
+        whole = []
+        for name in columns:  # the columns asked for, in order; made in Arrow, not per row
+            if name in chosen.column_names:
+                column = chosen[name]
+                declared = found.schema.field(name).type
+                whole.append(column if column.type == declared else column.cast(declared))
+            else:
+                value = constants.get(name)
+                # typed: an untyped pa.array tries to import dateutil on every call
+                whole.append(pa.nulls(len(chosen)) if value is None else
+                             pa.array([value] * len(chosen), type=pa.int32() if type(value) is int else pa.string()))
+        return pa.Table.from_arrays(whole, names=columns).to_pylist()
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise WarehouseError(f"cannot read {path}: {exc}") from exc
-    return [{c: row.get(c, constants.get(c)) for c in columns} for row in rows]
