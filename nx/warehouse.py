@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import os
 import random
 import time
 import uuid
@@ -105,7 +106,11 @@ class Warehouse:
         self.location = storage.locate(self.url)
         if self.location.protocol == "https":
             raise UsageError(f"{self.url}: a warehouse must be a directory or az:// location")
-        self.fs = self.location.fs
+
+    @property
+    def fs(self):
+        """The fsspec filesystem (for a local warehouse, made on first use: see ``storage``)."""
+        return self.location.fs
 
     def __repr__(self) -> str:
         return f"Warehouse({self.url!r})"
@@ -214,11 +219,12 @@ class Warehouse:
     def check_writable(self) -> None:
         """Fail early, with one line, if the root cannot be written."""
         probe = self.location.join(f".nx-write-check-{uuid.uuid4().hex}")
+        local = self.location.protocol == "file"
         try:
-            self.fs.makedirs(self.location.path, exist_ok=True)
-            with self.fs.open(probe, "wb") as out:
+            (os.makedirs if local else self.fs.makedirs)(self.location.path, exist_ok=True)
+            with (open if local else self.fs.open)(probe, "wb") as out:
                 out.write(b"ok")
-            self.fs.rm(probe)
+            (os.remove if local else self.fs.rm)(probe)
         except (OSError, ValueError) as exc:
             raise WarehouseError(f"cannot write to the warehouse {self.url}: {exc}") from exc
 
@@ -238,7 +244,8 @@ class Warehouse:
 
     def open_stream(self, table: str, relative: str, schema: pa.Schema) -> ParquetStream:
         """A Parquet file written piece by piece, in full row groups (compaction's output)."""
-        return ParquetStream(self.fs, f"{self.table_path(table)}/{relative}", self.location.protocol == "file",
+        local = self.location.protocol == "file"
+        return ParquetStream(_LOCAL_DIRECTORIES if local else self.fs, f"{self.table_path(table)}/{relative}", local,
                              table, schema)
 
     def append(self, table: str, values: dict, data: pa.Table, replace: list[Replace] = (),
@@ -389,6 +396,18 @@ class FileWriter:
         size = self.stream.close()
         return NewFile(self.relative, size, {k: str(self.values[k]) for k in self.spec.partition_names},
                        int(time.time() * 1000), statistics(self.spec, self.keys), sum(len(k) for k in self.keys))
+
+
+class _LocalDirectories:
+    """All a stream of a local file asks of its filesystem (it writes the file itself): making
+    its directory. Ingest workers thus never import fsspec."""
+
+    @staticmethod
+    def makedirs(path: str, exist_ok: bool = False) -> None:
+        os.makedirs(path, exist_ok=exist_ok)
+
+
+_LOCAL_DIRECTORIES = _LocalDirectories()
 
 
 def _key_code(layer: int, neuron: int) -> int:

@@ -76,8 +76,11 @@ class Source:
     def __init__(self, url: str):
         self.url = url
         self.location = storage.locate(url)
-        self.fs = self.location.fs
         self.ignored: list[str] = []  # listed names that are not layer or neuron numbers
+
+    @property
+    def fs(self):
+        return self.location.fs
 
     @property
     def listable(self) -> bool:
@@ -137,6 +140,8 @@ class Source:
                               f"layout") from exc
 
     def _ls(self, path: str, detail: bool):
+        if self.location.protocol == "file":
+            return _local_ls(path, detail)
         last_error: Exception | None = None
         for attempt in range(ATTEMPTS):
             try:
@@ -194,6 +199,41 @@ class Source:
                 last_error = exc
                 time.sleep(BACKOFF_SECONDS * 2 ** attempt)
         return Missing(f"unreachable after {ATTEMPTS} attempts: {_one_line(last_error)}")
+
+
+def _local_ls(path: str, detail: bool) -> list:
+    """What fsspec's LocalFileSystem.ls gives of a local directory, as far as listing reads it
+    (name, type, size, mtime: of a link in it, its own type and mtime and its target's size),
+    without importing fsspec (0.1-0.17 s); [] if it is not there."""
+    try:
+        status = os.stat(path)
+        if not stat.S_ISDIR(status.st_mode):  # a file (or a link's target) lists as itself
+            kind = "file" if stat.S_ISREG(status.st_mode) else "other"
+            return [{"name": path, "type": kind, "size": status.st_size, "mtime": status.st_mtime} if detail else path]
+        entries = []
+        with os.scandir(path) as found:
+            for entry in found:
+                if not detail:
+                    entries.append(entry.path)
+                    continue
+                try:
+                    own = entry.stat(follow_symlinks=False)
+                    size = own.st_size
+                    if entry.is_symlink():
+                        try:
+                            size = entry.stat(follow_symlinks=True).st_size
+                        except OSError:
+                            size = 0
+                    kind = "directory" if entry.is_dir(follow_symlinks=False) else \
+                        "file" if entry.is_file(follow_symlinks=False) else "other"
+                except FileNotFoundError:
+                    continue
+                entries.append({"name": entry.path, "type": kind, "size": size, "mtime": own.st_mtime})
+        return entries
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise SourceError(f"cannot list {path}: {_one_line(exc)}") from exc
 
 
 def _refusal(status: os.stat_result) -> str | None:
