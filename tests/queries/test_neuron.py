@@ -99,6 +99,18 @@ def test_related_neurons_show_a_new_best_explanation_in_the_same_process(copied_
     assert changed and all((e["explanation"], e["score"]) == ("a new text, scored best", 2.0) for e in changed)
 
 
+def test_related_neurons_explanations_agree_whether_scanned_or_kept_in_memory(copied_warehouse):
+    """The first call for a version of explanations scans for its related neurons' best
+    explanations; the second builds the table kept in memory, the third reads it."""
+    from nx.queries import neuron as neuron_module
+
+    calls = [nx.neuron(layer, neuron, warehouse=copied_warehouse) for layer, neuron in [(0, 0), (0, 1), (0, 0)]]
+    assert any(key[0] == copied_warehouse for key in neuron_module._BEST_PUBLIC)  # built at the second call
+    related = [[(e["layer"], e["neuron"], e["explanation"], e["score"]) for e in c.upstream + c.downstream]
+               for c in calls]
+    assert related[0] == related[2] and any(text is not None for _, _, text, _ in related[0])
+
+
 def test_a_neuron_with_some_kinds_missing_is_still_found(warehouse, source_tree):
     layer, neuron = source_tree["broken_neurons"]["A"]  # collated ok; the other four kinds missing or malformed
     found = nx.neuron(layer, neuron, warehouse=warehouse)
