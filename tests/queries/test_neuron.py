@@ -104,6 +104,14 @@ def test_related_neurons_explanations_agree_whether_scanned_or_kept_in_memory(co
     explanations; the second builds the table kept in memory, the third reads it."""
     from nx.queries import neuron as neuron_module
 
+    store = Warehouse(copied_warehouse)
+    related = store.read_table("related_neurons", {"model": "gpt2-xl", "layer": 0}).to_pylist()
+    for row in related:
+        if row["neuron"] == 0:  # every related neuron of 0/0 is 1/1, a neuron of the grid
+            row["other_layer"], row["other_neuron"] = 1, 1
+    store.commit("related_neurons", store.write_files("related_neurons", {"model": "gpt2-xl", "layer": 0},
+                                                      pa.Table.from_pylist([r for r in related if r["neuron"] == 0])),
+                 [Replace({"model": "gpt2-xl"}, {(0, 0)})])
     calls = [nx.neuron(layer, neuron, warehouse=copied_warehouse) for layer, neuron in [(0, 0), (0, 1), (0, 0)]]
     assert any(key[0] == copied_warehouse for key in neuron_module._BEST_PUBLIC)  # built at the second call
     related = [[(e["layer"], e["neuron"], e["explanation"], e["score"]) for e in c.upstream + c.downstream]
