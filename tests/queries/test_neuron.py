@@ -72,17 +72,24 @@ def test_related_neurons_carry_the_other_neurons_best_public_explanation(copied_
     assert all(e["explanation"] is None for e in found.downstream[1:])  # neurons outside the small grid
 
 
-def test_related_neurons_show_a_new_best_explanation_in_the_same_process(copied_warehouse):
-    """The best public explanations are kept in memory per version of the explanations table:
-    a commit that changes one is seen by the next call."""
-    store = Warehouse(copied_warehouse)
+def _relate_to_the_grid(warehouse: str) -> Warehouse:
+    """Commit related neurons of 0/0 that are all 1/1, a neuron of the sample's grid (the
+    others lie outside it, without explanations)."""
+    store = Warehouse(warehouse)
     related = store.read_table("related_neurons", {"model": "gpt2-xl", "layer": 0}).to_pylist()
     for row in related:
-        if row["neuron"] == 0:  # every related neuron of 0/0 is 1/1, a neuron of the grid
+        if row["neuron"] == 0:
             row["other_layer"], row["other_neuron"] = 1, 1
     store.commit("related_neurons", store.write_files("related_neurons", {"model": "gpt2-xl", "layer": 0},
                                                       pa.Table.from_pylist([r for r in related if r["neuron"] == 0])),
                  [Replace({"model": "gpt2-xl"}, {(0, 0)})])
+    return store
+
+
+def test_related_neurons_show_a_new_best_explanation_in_the_same_process(copied_warehouse):
+    """The best public explanations are kept in memory per version of the explanations table:
+    a commit that changes one is seen by the next call."""
+    store = _relate_to_the_grid(copied_warehouse)
     before = nx.neuron(0, 0, warehouse=copied_warehouse)
     target = next(e for e in before.upstream + before.downstream if e["explanation"] is not None)
     assert target["explanation"] != "a new text, scored best"
@@ -104,14 +111,7 @@ def test_related_neurons_explanations_agree_whether_scanned_or_kept_in_memory(co
     explanations; the second builds the table kept in memory, the third reads it."""
     from nx.queries import neuron as neuron_module
 
-    store = Warehouse(copied_warehouse)
-    related = store.read_table("related_neurons", {"model": "gpt2-xl", "layer": 0}).to_pylist()
-    for row in related:
-        if row["neuron"] == 0:  # every related neuron of 0/0 is 1/1, a neuron of the grid
-            row["other_layer"], row["other_neuron"] = 1, 1
-    store.commit("related_neurons", store.write_files("related_neurons", {"model": "gpt2-xl", "layer": 0},
-                                                      pa.Table.from_pylist([r for r in related if r["neuron"] == 0])),
-                 [Replace({"model": "gpt2-xl"}, {(0, 0)})])
+    _relate_to_the_grid(copied_warehouse)
     calls = [nx.neuron(layer, neuron, warehouse=copied_warehouse) for layer, neuron in [(0, 0), (0, 1), (0, 0)]]
     assert any(key[0] == copied_warehouse for key in neuron_module._BEST_PUBLIC)  # built at the second call
     related = [[(e["layer"], e["neuron"], e["explanation"], e["score"]) for e in c.upstream + c.downstream]
