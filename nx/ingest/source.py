@@ -173,10 +173,15 @@ class Source:
             # O_NONBLOCK: should the file have become a FIFO since, opening it does not block
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
             with open(fd, "rb") as f:
-                refused = _refusal(os.fstat(fd))
+                status = os.fstat(fd)
+                refused = _refusal(status)
                 if refused:
                     return Refused(refused)
-                data = f.read(MAX_FILE_BYTES + 1)
+                # the size it has, and a byte more: asked for the limit at once, Python makes a
+                # 64 MiB buffer for each file (0.07-0.1 ms of a 234 KB file's 0.2 ms)
+                data = f.read(status.st_size + 1)
+                if len(data) > status.st_size:  # it grew since: on, as far as the limit
+                    data += f.read(MAX_FILE_BYTES + 1 - len(data))
         except FileNotFoundError:
             return Missing("not found")
         except OSError as exc:

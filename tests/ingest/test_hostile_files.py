@@ -313,6 +313,19 @@ def test_a_file_that_grew_past_the_limit_after_its_size_was_checked_is_refused(t
     assert isinstance(value, Refused) and "limit" in value.reason
 
 
+@pytest.mark.parametrize("size, refused", [(50, False), (150, True)])
+def test_a_file_that_grew_after_its_size_was_read_is_read_to_its_end_or_refused(tmp_path, monkeypatch, size, refused):
+    monkeypatch.setattr(source_module, "MAX_FILE_BYTES", 100)
+    (tmp_path / "grown.json").write_bytes(b"x" * size)
+    real_fstat = os.fstat
+    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))
+    value = Source(str(tmp_path)).fetch(["grown.json"])["grown.json"]
+    if refused:
+        assert isinstance(value, Refused) and "limit" in value.reason
+    else:
+        assert value == b"x" * size
+
+
 @pytest.fixture
 def ranged_http_source(tmp_path):
     """Files over HTTP from a server that honours Range requests, answering 416 for a range
