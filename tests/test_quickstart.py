@@ -19,7 +19,7 @@ import nx
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 INSTALL_TIMEOUT = 900  # seconds: the first run downloads and installs every dependency
-SCAN_NOTE = "pure-Python token scan"
+SCAN_NOTE = "ingest uses its Python twins"
 
 pytestmark = [
     pytest.mark.quickstart,
@@ -55,8 +55,9 @@ def run_in(clone: Path, command: str, env: dict[str, str]) -> subprocess.Complet
                           text=True, timeout=INSTALL_TIMEOUT)
 
 
-def token_scan_compiled(clone: Path, env: dict[str, str]) -> bool:
-    return run_in(clone, ".venv/bin/python -c 'import nx.ingest._token_scan'", env).returncode == 0
+def c_files_compiled(clone: Path, env: dict[str, str]) -> bool:
+    modules = "nx.ingest._record_scan, nx.ingest._token_scan, nx._sequence_digests"
+    return run_in(clone, f".venv/bin/python -c 'import {modules}'", env).returncode == 0
 
 
 def compiler_at_hand() -> bool:
@@ -87,8 +88,8 @@ def test_quickstart_command_prints_the_best_explained_sample_neurons(quickstarte
     assert (quickstarted["clone"] / "sample-warehouse").is_dir()
 
 
-def test_quickstart_builds_the_token_scan_where_a_compiler_is_at_hand(quickstarted):
-    compiled = token_scan_compiled(quickstarted["clone"], quickstarted["env"])
+def test_quickstart_builds_the_c_files_where_a_compiler_is_at_hand(quickstarted):
+    compiled = c_files_compiled(quickstarted["clone"], quickstarted["env"])
     assert (SCAN_NOTE in quickstarted["result"].stderr) == (not compiled)
     if compiler_at_hand():
         assert compiled, quickstarted["result"].stderr
@@ -107,13 +108,14 @@ def test_nx_runs_again_in_a_new_shell_as_the_readme_says(quickstarted, readme_wo
 
 def test_without_a_c_compiler_the_quickstart_works_and_says_so_in_one_line(quickstarted, tmp_path):
     clone = quickstarted["clone"]
-    for built in (clone / "nx" / "ingest").glob("_token_scan*.so"):
+    for built in [*(clone / "nx" / "ingest").glob("_*.so"), *(clone / "nx").glob("_*.so")]:
         built.unlink()
     shutil.rmtree(clone / "build", ignore_errors=True)
     env = stripped_environment(tmp_path, CC="/bin/false")
     result = run_in(clone, quickstart_command(), env)
     assert_prints_top_explained(result)
     assert [line for line in result.stderr.splitlines() if SCAN_NOTE in line] == [
-        "no C compiler (or no Python headers): using the pure-Python token scan (about 25% slower ingest)"]
+        "no C compiler (or no Python headers): ingest uses its Python twins (the same rows; a slower ingest of "
+        "activation records)"]
     assert "error:" not in result.stderr and "/bin/false" not in result.stderr, result.stderr
-    assert not token_scan_compiled(clone, env)
+    assert not c_files_compiled(clone, env)
