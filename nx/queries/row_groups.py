@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 from nx.errors import WarehouseError
 
 FOOTERS_KEPT = 512  # files whose footer and ranges stay in memory (a few hundred KB each at most)
-# Above this many rows in the groups to read, DuckDB is cheaper: it decodes only the columns'
-# pages, and rows, that its filter keeps (the 131,072-row groups of the token tables).
-MOST_ROWS = 16 * 1024
+# Above this many rows in the groups to read, DuckDB is cheaper: it decodes only the rows its
+# filter keeps (groups of 128K rows, as in tables written before the token tables had 32K).
+MOST_ROWS = 32 * 1024
 
 
 @dataclass(frozen=True)
