@@ -138,24 +138,11 @@ class _LayerReader:
                     **partitions: object) -> list[dict]:
         """The rows of one neuron, sorted by ``order``. A local file whose row groups that may
         hold the neuron are small is read through them (``row_groups``), any other by DuckDB."""
-        files = self.files(table, layer, {neuron}, **partitions)
-        found, by_duckdb = [], []
-        columns = [c for c, _ in TABLES[table]["columns"] + TABLES[table]["partitions"] if c not in exclude]
-        kinds = dict(TABLES[table]["partitions"])
-        for url, entry in files:
-            if "://" in url:  # a remote file: DuckDB reads the ranges it needs
-                by_duckdb.append(url)
-                continue
-            from nx.queries import row_groups  # pyarrow: only nx.neuron needs it
+        from nx.queries import row_groups  # pyarrow: only nx.neuron needs it
 
-            footer = row_groups.footer(url)
-            groups = footer.groups_holding(layer, neuron)
-            if footer.rows_in(groups) > row_groups.MOST_ROWS:
-                by_duckdb.append(url)
-                continue
-            constants = {k: int(v) if kinds[k] in ("INTEGER", "BIGINT") and v is not None else v
-                         for k, v in entry.partition_values.items() if k in kinds}
-            found += row_groups.neuron_rows(url, footer, groups, layer, neuron, columns, constants)
+        columns = [c for c, _ in TABLES[table]["columns"] + TABLES[table]["partitions"] if c not in exclude]
+        found, by_duckdb = row_groups.read_local(self.files(table, layer, {neuron}, **partitions), table, layer,
+                                                 neuron, columns)
         found += self.rows(table, by_duckdb, "layer = $layer and neuron = $neuron", {"layer": layer, "neuron": neuron},
                            (), exclude)
         return sort_rows(found, order)

@@ -141,3 +141,27 @@ def neuron_rows(path: str, found: Footer, groups: list[int], layer: int, neuron:
         return pa.Table.from_arrays(whole, names=columns).to_pylist()
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise WarehouseError(f"cannot read {path}: {exc}") from exc
+
+
+def read_local(files: list[tuple[str, object]], table: str, layer: int, neuron: int,
+               columns: list[str]) -> tuple[list[dict], list[str]]:
+    """The rows of (layer, neuron) read here from those of ``files`` ((URL, Delta log entry)
+    pairs) that are local and whose groups that may hold it are small (``MOST_ROWS``), and
+    the URLs of the others, for DuckDB (a remote file: DuckDB reads only the ranges it needs)."""
+    from nx.queries.catalog import TABLES
+
+    kinds = dict(TABLES[table]["partitions"])
+    found, left = [], []
+    for url, entry in files:
+        if "://" in url:
+            left.append(url)
+            continue
+        footer_of = footer(url)
+        groups = footer_of.groups_holding(layer, neuron)
+        if footer_of.rows_in(groups) > MOST_ROWS:
+            left.append(url)
+            continue
+        constants = {k: int(v) if kinds[k] in ("INTEGER", "BIGINT") and v is not None else v
+                     for k, v in entry.partition_values.items() if k in kinds}
+        found += neuron_rows(url, footer_of, groups, layer, neuron, columns, constants)
+    return found, left

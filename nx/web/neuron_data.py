@@ -14,9 +14,9 @@ from typing import Callable
 
 import duckdb
 
-from nx.errors import NotFoundError
-from nx.queries import views
-from nx.queries.neuron import WEIGHT_SIDES, Neuron
+from nx.errors import NotFoundError, QueryError, WarehouseError
+from nx.queries import row_groups, views
+from nx.queries.neuron import WEIGHT_SIDES, Neuron, sort_rows
 from nx.schema import TABLES
 from nx.warehouse import Warehouse
 
@@ -34,24 +34,33 @@ class FileIndex:
     def __init__(self, warehouse: Warehouse):
         self.warehouse = warehouse
 
-    def files(self, table: str, partitions: dict, neuron: int) -> list[str]:
-        """URLs (for DuckDB) of the table's files in ``partitions`` that may hold ``neuron``."""
+    def files(self, table: str, partitions: dict, neuron: int) -> list[tuple[str, object]]:
+        """The table's files in ``partitions`` that may hold ``neuron``: (URL, log entry)."""
         spec = TABLES[table]
         columns = {k: v for k, v in partitions.items() if k not in spec.partition_names}
-        return [self.warehouse.url_of(table, f.path) for f in self.warehouse.files(table, partitions)
+        return [(self.warehouse.url_of(table, f.path), f) for f in self.warehouse.files(table, partitions)
                 if f.may_hold(neuron=neuron, **columns)]
 
 
-def _rows(cursor: duckdb.DuckDBPyConnection, table: str, files: list[str], layer: int, neuron: int, order: str,
-          columns: tuple[str, ...] | None = None) -> list[dict]:
+def _rows(cursor: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str, object]], layer: int, neuron: int,
+          order: tuple[str, ...], columns: tuple[str, ...] | None = None) -> list[dict]:
+    """The neuron's rows, sorted by ``order``: local files with small row groups read through
+    them (``row_groups``, as ``nx.neuron`` does), the others by DuckDB."""
     if not files:
         return []
     spec = TABLES[table]
-    hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in spec.hive_types.items())
-    selected = ", ".join(views.quote(c) for c in columns) if columns else "*"
-    sql = (f"select {selected} from read_parquet($files, hive_partitioning = true, hive_types = {{{hive_types}}}) "
-           f"where layer = $layer and neuron = $neuron order by {order}")
-    return cursor.sql(sql, params={"files": files, "layer": layer, "neuron": neuron}).to_arrow_table().to_pylist()
+    wanted = list(columns) if columns else [*spec.columns.names, *spec.partition_names]
+    try:
+        found, left = row_groups.read_local(files, table, layer, neuron, wanted)
+    except WarehouseError as exc:  # a spoiled file: what DuckDB's error about it gives (a 4xx), not a 503
+        raise QueryError(str(exc)) from exc
+    if left:
+        hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in spec.hive_types.items())
+        selected = ", ".join(views.quote(c) for c in columns) if columns else "*"
+        sql = (f"select {selected} from read_parquet($files, hive_partitioning = true, hive_types = {{{hive_types}}}) "
+               f"where layer = $layer and neuron = $neuron")
+        found += cursor.sql(sql, params={"files": left, "layer": layer, "neuron": neuron}).to_arrow_table().to_pylist()
+    return sort_rows(found, order)
 
 
 def _strip(row: dict, *names: str) -> dict:
@@ -72,17 +81,17 @@ def read(cursor: duckdb.DuckDBPyConnection, files: FileIndex, catalog, layer: in
     base = {"model": model, "layer": layer}
     found = Neuron(model, layer, neuron)
 
-    def of(table: str, order: str, columns=None, runs_too: bool = False, on=None) -> list[dict]:
+    def of(table: str, order: tuple[str, ...], columns=None, runs_too: bool = False, on=None) -> list[dict]:
         parts = [{**base, "run": run} for run in runs] if runs_too else [base]
         paths = [p for partitions in parts for p in files.files(table, partitions, neuron)]
         return _rows(on or cursor, table, paths, layer, neuron, order, columns)
 
-    records = side(lambda other: of("activation_records", "sample, quantile, rank", on=other)) if side else None
-    stats = of("neurons", "neuron")
+    records = side(lambda other: of("activation_records", ("sample", "quantile", "rank"), on=other)) if side else None
+    stats = of("neurons", ())
     found.stats = _strip(stats[0]) if stats else None
-    explanations = of("explanations", "run = 'public' desc, run, score desc nulls last, explanation_index",
-                      runs_too=True)
-    sequences = of("explanation_sequences", "run, explanation_index, seq_index",
+    explanations = of("explanations", ("run", "-score", "explanation_index"), runs_too=True)
+    explanations.sort(key=lambda row: row["run"] != "public")  # public first, then the runs by name
+    sequences = of("explanation_sequences", ("run", "explanation_index", "seq_index"),
                    None if full else PAGE_SEQUENCE_COLUMNS, runs_too=True)
     by_explanation: dict[tuple[str, int], list[dict]] = {}
     for row in sequences:
@@ -91,12 +100,12 @@ def read(cursor: duckdb.DuckDBPyConnection, files: FileIndex, catalog, layer: in
     for row in explanations:
         row["sequences"] = by_explanation.get((row["run"], row["explanation_index"]), [])
         found.explanations.append(_strip(row))
-    found.token_lookups = [_strip(r) for r in of("token_lookups", "rank")]
+    found.token_lookups = [_strip(r) for r in of("token_lookups", ("rank",))]
     found.token_weights = {side: [] for side in WEIGHT_SIDES}
-    for row in of("token_weights", "direction, sign desc, rank"):
+    for row in of("token_weights", ("direction", "-sign", "rank")):
         found.token_weights[f"{row['direction']}_{row['sign']}"].append(_strip(row, "direction", "sign"))
-    _add_related(found, of("related_neurons", "direction, sign desc, rank"), catalog.best)
-    for row in records.result() if records else of("activation_records", "sample, quantile, rank"):
+    _add_related(found, of("related_neurons", ("direction", "-sign", "rank")), catalog.best)
+    for row in records.result() if records else of("activation_records", ("sample", "quantile", "rank")):
         getattr(found, f"{row['sample']}_records").append(_strip(row, "sample"))
     if found.empty:
         raise NotFoundError(_not_found(cursor, model, layer, neuron))
