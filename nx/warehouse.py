@@ -176,10 +176,8 @@ class Warehouse:
                 data = data.filter(pc.equal(data[key], pa.scalar(value, spec.schema.field(key).type)))
             for name in wanted:
                 if name in spec.partition_names:
-                    kind = spec.schema.field(name).type
-                    raw = f.partition_values.get(name)
-                    value = None if raw is None else (int(raw) if pa.types.is_integer(kind) else raw)
-                    data = data.append_column(spec.schema.field(name), pa.array([value] * len(data), kind))
+                    data = data.append_column(spec.schema.field(name),
+                                              spec.partition_column(name, f.partition_values.get(name), len(data)))
             pieces.append(data)
         full = pa.schema([spec.schema.field(c) for c in wanted])
         if not pieces:

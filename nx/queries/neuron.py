@@ -1,9 +1,10 @@
 """Everything the warehouse holds about one neuron, as plain Python objects (``nx.neuron``).
 
 Reads only the files that hold the neuron: those whose ``(layer, neuron)`` statistics in the
-table's Delta log include it (and, for the explanations of its related neurons, theirs), then
-filtered on ``neuron`` by DuckDB, whose row-group statistics skip the rest of each file. Fast enough for a viewer (< 100 ms
-at GPT-2 XL scale, see bench/query.py). ``nx show`` draws the result (``card.py``).
+table's Delta log include it, and of each only the row groups that may hold it
+(``row_groups``; DuckDB for remote files and large groups). The best public explanations of
+its related neurons come from a table kept in memory. About 40 ms at GPT-2 XL scale (see
+bench/query.py). ``nx show`` draws the result (``card.py``).
 """
 from __future__ import annotations
 
@@ -261,8 +262,8 @@ def neuron(layer: int, neuron: int, model: str = DEFAULT_MODEL, warehouse=None,
     root = locate(warehouse)
     found = Neuron(model, int(layer), int(neuron))
     exclude = () if distributions else DISTRIBUTIONS
-    # Independent reads, each filling its own fields; pyarrow decodes without the GIL, so one
-    # runs while DuckDB holds it for another.
+    # Independent reads, each filling its own fields: one decodes (without the GIL) while
+    # another builds its Python objects.
     with ThreadPoolExecutor(READERS) as pool:
         for done in [pool.submit(fill, found, _LayerReader(root, model), *args) for fill, *args in (
                 (_add_tokens,), (_add_related,), (_add_explanations, exclude), (_add_records,))]:

@@ -1,13 +1,13 @@
 """One neuron's rows of a local Parquet file, read from the row groups that may hold it (pyarrow).
 
-For ``nx.neuron``'s tables that are partitioned by layer (a file holds a few thousand neurons
-of one layer, in row groups of a few neurons: ``neurons``, ``activation_records``,
-``explanation_sequences``). DuckDB, for the same lookup, checks the statistics of every row
-group of the file again at each query (about 60 µs a group) and decodes the group while it
-holds the GIL; here the row groups' neuron ranges are read once per file and process (Delta
-never rewrites a file: a file's path, size and time name its contents), the group that holds
-the neuron is read alone, and the decoding runs beside the card's other lookups. Measured at
-GPT-2 XL scale: an activation-records lookup 15 ms instead of 30 ms.
+For ``nx.neuron`` and the viewer's neuron page. DuckDB, for the same lookup, checks the
+statistics of every row group of the file again at each query and decodes the whole group the
+neuron sits in while it holds the GIL; here each group's ``layer`` and ``neuron`` ranges are
+read once per file and process (Delta never rewrites a file: a file's path, size and time name
+its contents), the groups that may hold the neuron are read alone, strings as dictionaries, and
+only the neuron's rows are made Python objects. nx writes groups of one layer and at most 32K
+rows (``nx.parquet_files``); larger groups, as older warehouses have, and remote files are left
+to DuckDB (``read_local``), which decodes only the rows its filter keeps.
 
 A file that is not readable Parquet, or whose ``neuron`` column is not an integer, is a
 WarehouseError naming it.
@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from nx.errors import WarehouseError
+from nx.schema import TABLES, Table
 
 FOOTERS_KEPT = 512  # files whose footer and ranges stay in memory (a few hundred KB each at most)
 # Above this many rows in the groups to read, DuckDB is cheaper: it decodes only the rows its
@@ -83,8 +84,8 @@ def footer(path: str) -> Footer:
                                  f"not integers, so it is not a file of this table")
     strings = tuple(metadata.schema.column(i).path for i in range(metadata.num_columns)
                     if metadata.schema.column(i).logical_type.type == "STRING")
-    found = Footer(metadata, names, schema, strings, _ranges(metadata, names, "layer"),
-                   _ranges(metadata, names, "neuron"))
+    found = Footer(metadata, names, schema, strings, _ranges(metadata, schema, "layer"),
+                   _ranges(metadata, schema, "neuron"))
     with _LOCK:
         _FOOTERS[key] = found
         while len(_FOOTERS) > FOOTERS_KEPT:
@@ -92,11 +93,11 @@ def footer(path: str) -> Footer:
     return found
 
 
-def _ranges(metadata: pq.FileMetaData, names: tuple[str, ...], column: str) -> tuple:
+def _ranges(metadata: pq.FileMetaData, schema: pa.Schema, column: str) -> tuple:
     """Per row group, (min, max) of a top-level integer ``column``; None where unknown."""
-    if column not in names:
+    if column not in schema.names:
         return (None,) * metadata.num_row_groups
-    at = metadata.schema.to_arrow_schema().get_field_index(column)
+    at = schema.get_field_index(column)
     found = []
     for group in range(metadata.num_row_groups):
         statistics = metadata.row_group(group).column(at).statistics
@@ -106,10 +107,11 @@ def _ranges(metadata: pq.FileMetaData, names: tuple[str, ...], column: str) -> t
 
 
 def neuron_rows(path: str, found: Footer, groups: list[int], layer: int, neuron: int, columns: list[str],
-                constants: dict) -> list[dict]:
+                spec: Table, partition_values: dict) -> list[dict]:
     """Rows of (layer, neuron) in ``groups`` of the local Parquet file ``path`` (its
     ``footer``): ``columns`` (declared ones the file lacks, from an older nx, are None), with
-    ``constants`` (the file's partition values) in place of columns the file does not store."""
+    the file's ``partition_values`` (as its Delta log entry has them) for the partition keys of
+    table ``spec``."""
     if not groups:
         return []
     stored = [c for c in columns if c in found.names]
@@ -133,11 +135,10 @@ def neuron_rows(path: str, found: Footer, groups: list[int], layer: int, neuron:
                 column = chosen[name]
                 declared = found.schema.field(name).type
                 whole.append(column if column.type == declared else column.cast(declared))
+            elif name in spec.partition_names:  # typed (an untyped pa.array imports dateutil at each call)
+                whole.append(spec.partition_column(name, partition_values.get(name), len(chosen)))
             else:
-                value = constants.get(name)
-                # typed: an untyped pa.array tries to import dateutil on every call
-                whole.append(pa.nulls(len(chosen)) if value is None else
-                             pa.array([value] * len(chosen), type=pa.int32() if type(value) is int else pa.string()))
+                whole.append(pa.nulls(len(chosen)))
         return pa.Table.from_arrays(whole, names=columns).to_pylist()
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
         raise WarehouseError(f"cannot read {path}: {exc}") from exc
@@ -148,9 +149,7 @@ def read_local(files: list[tuple[str, object]], table: str, layer: int, neuron: 
     """The rows of (layer, neuron) read here from those of ``files`` ((URL, Delta log entry)
     pairs) that are local and whose groups that may hold it are small (``MOST_ROWS``), and
     the URLs of the others, for DuckDB (a remote file: DuckDB reads only the ranges it needs)."""
-    from nx.queries.catalog import TABLES
-
-    kinds = dict(TABLES[table]["partitions"])
+    spec = TABLES[table]
     found, left = [], []
     for url, entry in files:
         if "://" in url:
@@ -161,7 +160,5 @@ def read_local(files: list[tuple[str, object]], table: str, layer: int, neuron: 
         if footer_of.rows_in(groups) > MOST_ROWS:
             left.append(url)
             continue
-        constants = {k: int(v) if kinds[k] in ("INTEGER", "BIGINT") and v is not None else v
-                     for k, v in entry.partition_values.items() if k in kinds}
-        found += neuron_rows(url, footer_of, groups, layer, neuron, columns, constants)
+        found += neuron_rows(url, footer_of, groups, layer, neuron, columns, spec, entry.partition_values)
     return found, left

@@ -38,6 +38,13 @@ class Table:
         """Partition keys followed by the stored columns: what a reader sees."""
         return pa.schema(list(self.partitions) + list(self.columns))
 
+    def partition_column(self, name: str, raw: str | None, rows: int) -> pa.Array:
+        """A partition key's column of ``rows`` rows, from its value in the Delta log (a string,
+        or None), typed as declared."""
+        kind = self.schema.field(name).type
+        value = None if raw is None else (int(raw) if pa.types.is_integer(kind) else raw)
+        return pa.array([value] * rows, kind)
+
     @property
     def hive_types(self) -> dict[str, str]:
         """Partition types for DuckDB's ``hive_types`` (else run=2024-01-01 becomes a DATE)."""

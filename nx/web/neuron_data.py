@@ -55,10 +55,8 @@ def _rows(cursor: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str, 
     except WarehouseError as exc:  # a spoiled file: what DuckDB's error about it gives (a 4xx), not a 503
         raise QueryError(str(exc)) from exc
     if left:
-        hive_types = ", ".join(f"{views.literal(k)}: {views.literal(v)}" for k, v in spec.hive_types.items())
         selected = ", ".join(views.quote(c) for c in columns) if columns else "*"
-        sql = (f"select {selected} from read_parquet($files, hive_partitioning = true, hive_types = {{{hive_types}}}) "
-               f"where layer = $layer and neuron = $neuron")
+        sql = f"select {selected} from {views.read_parquet_sql(table, '$files')} where layer = $layer and neuron = $neuron"
         found += cursor.sql(sql, params={"files": left, "layer": layer, "neuron": neuron}).to_arrow_table().to_pylist()
     return sort_rows(found, order)
 

@@ -39,10 +39,10 @@ def write(path, table: pa.Table, rows_per_group: int, name: str = "activation_re
 COLUMNS = [c for c in TABLES["activation_records"].columns.names] + ["model", "layer"]
 
 
-def read(path: str, layer: int, neuron: int, columns: list[str], constants: dict) -> list[dict]:
+def read(path: str, layer: int, neuron: int, columns: list[str], partition_values: dict) -> list[dict]:
     footer = row_groups.footer(path)
     return row_groups.neuron_rows(path, footer, footer.groups_holding(layer, neuron), layer, neuron, columns,
-                                  constants)
+                                  TABLES["activation_records"], partition_values)
 
 
 def test_a_row_group_holds_one_layer_when_the_rows_come_in_layer_order():
@@ -71,7 +71,7 @@ def test_a_neuron_is_read_from_the_one_group_that_holds_it_with_the_files_partit
     path = write(tmp_path / "r.parquet", records(list(range(10))), 6)  # two neurons a group
     footer = row_groups.footer(path)
     assert footer.groups_holding(3, 4) == [2]
-    found = read(path, 3, 4, COLUMNS, {"model": "m", "layer": 3})
+    found = read(path, 3, 4, COLUMNS, {"model": "m", "layer": "3"})
     expected = duckdb.sql(f"select *, 'm' as model, 3 as layer from '{path}' where neuron = 4 order by rank")
     assert found == [dict(zip(expected.columns, row)) for row in expected.fetchall()]
     assert [list(row) for row in found] == [COLUMNS] * 3
@@ -86,7 +86,7 @@ def test_a_neuron_whose_rows_span_two_groups_comes_back_whole(tmp_path):
 def test_a_column_an_older_file_lacks_is_none(tmp_path):
     path = str(tmp_path / "old.parquet")
     pq.write_table(records([5]).drop_columns(["extras", "sequence_id"]), path)
-    [row, *_] = read(path, 0, 5, COLUMNS, {"model": "m", "layer": 0})
+    [row, *_] = read(path, 0, 5, COLUMNS, {"model": "m", "layer": "0"})
     assert (row["extras"], row["sequence_id"], row["tokens"]) == (None, None, ["t5", "r0"])
 
 
