@@ -168,18 +168,27 @@ def _scanned_rows(scanned: tuple, neuron: int) -> Rows:
     strings = pa.StringArray.from_buffers(len(string_offsets) // 4 - 1, pa.py_buffer(string_offsets),
                                           pa.py_buffer(chars))
     numbers = pa.Array.from_buffers(pa.float64(), len(values) // 8, [None, pa.py_buffer(values)])
+    places = [("top", None, top), ("random", None, random),
+              *(("quantile", quantile, count) for quantile, count in enumerate(quantiles or ()))]
+    return _canonical_rows(
+        neuron, places,
+        pa.ListArray.from_buffers(pa.list_(pa.string()), n, [None, pa.py_buffer(token_offsets)], children=[strings]),
+        pa.ListArray.from_buffers(pa.list_(pa.float64()), n, [None, pa.py_buffer(value_offsets)], children=[numbers]),
+        boundaries, top, random, None if quantiles is None else len(quantiles), dict(zip(MOMENTS, moments)))
+
+
+def _canonical_rows(neuron: int, places: list[tuple[str, int | None, int]], tokens: pa.ListArray,
+                    activations: pa.ListArray, boundaries, top: int, random: int, quantile_count: int | None,
+                    moments: dict) -> Rows:
+    """The rows of a canonical file, however it was read: its records' places ((sample,
+    quantile, count) in row order) and list columns, and its neurons row."""
     rows = Rows(TABLES)
-    _add_record_places(rows, neuron, "top", None, top, [None] * top)
-    _add_record_places(rows, neuron, "random", None, random, [None] * random)
-    for quantile, count in enumerate(quantiles or ()):
-        _add_record_places(rows, neuron, "quantile", quantile, count, [None] * count)
-    rows.add_arrow("activation_records", "tokens", pa.ListArray.from_buffers(
-        pa.list_(pa.string()), n, [None, pa.py_buffer(token_offsets)], children=[strings]))
-    rows.add_arrow("activation_records", "activations", pa.ListArray.from_buffers(
-        pa.list_(pa.float64()), n, [None, pa.py_buffer(value_offsets)], children=[numbers]))
+    for sample, quantile, count in places:
+        _add_record_places(rows, neuron, sample, quantile, count, [None] * count)
+    rows.add_arrow("activation_records", "tokens", tokens)
+    rows.add_arrow("activation_records", "activations", activations)
     rows.append("neurons", neuron=neuron, quantile_boundaries=boundaries, top_count=top, random_count=random,
-                quantile_count=None if quantiles is None else len(quantiles), extras=None,
-                **dict(zip(MOMENTS, moments)))
+                quantile_count=quantile_count, extras=None, **moments)
     return rows
 
 
@@ -254,19 +263,14 @@ def _flatten_canonical(data: bytes, document, layer: int, neuron: int) -> tuple[
         + 2 * sum(len(group[2]) for group in in_row_order)
     if _count_brackets(data) != arrays + _count_brackets(_string_bytes(tokens.values)):
         raise _NotCanonical
-    rows = Rows(TABLES)
-    buffers = []
-    for sample, quantile, records, activations in in_row_order:
-        _add_record_places(rows, neuron, sample, quantile, len(records), [None] * len(records))
-        buffers.extend(activations)
+    buffers = [buffer for _, _, _, activations in in_row_order for buffer in activations]
     offsets = np.zeros(len(buffers) + 1, dtype=np.int32)
     np.cumsum([b.nbytes // 8 for b in buffers], out=offsets[1:])
     values = np.frombuffer(b"".join(buffers), dtype=np.float64)
-    rows.add_arrow("activation_records", "tokens", tokens)
-    rows.add_arrow("activation_records", "activations", pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)))
-    rows.append("neurons", neuron=neuron, quantile_boundaries=boundaries, top_count=len(groups["most_positive_activation_records"][0][2]),
-                random_count=len(groups["random_sample"][0][2]), quantile_count=quantile_count, extras=None, **moments)
-    return rows, None
+    places = [(sample, quantile, len(records)) for sample, quantile, records, _ in in_row_order]
+    return _canonical_rows(neuron, places, tokens, pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)),
+                           boundaries, len(groups["most_positive_activation_records"][0][2]),
+                           len(groups["random_sample"][0][2]), quantile_count, moments), None
 
 
 def _count_brackets(data) -> int:
