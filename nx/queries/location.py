@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 
 from nx import delta_log, settings
@@ -169,7 +170,10 @@ class Root:
         chosen = [f for f in found.files
                   if all(f.partition_values.get(k) == v for k, v in partitions.items()) and f.may_hold(**columns)]
         if self.protocol == "file":
-            return [(self.url_of(f"{table_path}/{f.path}"), f) for f in chosen]
+            named = [(self.url_of(f"{table_path}/{f.path}"), f) for f in chosen]
+            for path, _ in named:
+                _check_regular(path)
+            return named
         from nx import file_cache
 
         where, named = file_cache.directory(), []
@@ -220,6 +224,20 @@ class Root:
             with open(path, "rb") as f:
                 return f.read()
         return self.blobs.cat_file(path)
+
+
+def _check_regular(path: str) -> None:
+    """A committed data file that is there but is not a regular file (a FIFO blocks a reader
+    for ever, a directory is no Parquet) is a WarehouseError; a missing one is left to the
+    reader, which says so."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise WarehouseError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise WarehouseError(f"cannot read {path}: not a regular file")
 
 
 def at(root: Root, as_of) -> Root:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+from stat import S_ISREG
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -64,6 +65,8 @@ def footer(path: str) -> Footer:
         stat = os.stat(path)
     except OSError as exc:
         raise WarehouseError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not S_ISREG(stat.st_mode):  # a FIFO would block the read for ever
+        raise WarehouseError(f"cannot read {path}: not a regular file")
     key = (path, stat.st_size, stat.st_mtime_ns)
     with _LOCK:
         found = _FOOTERS.get(key)

@@ -2,6 +2,8 @@
 which file in one line and exits 3 (it printed a traceback, or read the file as a row of nulls)."""
 from __future__ import annotations
 
+import os
+
 import duckdb
 import pytest
 
@@ -44,3 +46,13 @@ def test_a_spoiled_data_file_is_one_line_naming_table_and_file_exit_3(cli, copie
 def test_the_other_tables_still_answer(copied_warehouse):
     garbage(committed(copied_warehouse, "activation_records")[0])
     assert nx.sql("select count(*) as n from explanations", copied_warehouse).to_pylist()[0]["n"] > 0
+
+
+@pytest.mark.parametrize("command", [["sql", "select count(*) from activation_records"], ["show", "0", "0"]])
+def test_a_data_file_that_is_a_fifo_is_one_line_not_a_hang(cli, copied_warehouse, command):
+    path = committed(copied_warehouse, "activation_records")[0]
+    os.remove(path)
+    os.mkfifo(path)  # opening it for reading would wait for a writer for ever
+    result = cli(*command, "-w", copied_warehouse)
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"nx: error: cannot read {path}: not a regular file\n"
